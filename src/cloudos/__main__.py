@@ -1,0 +1,5 @@
+"""``python -m cloudos``."""
+
+from cloudos.cli import main
+
+main()

@@ -1,0 +1,43 @@
+"""The ``cloudos`` command line.
+
+Each capability contributes one Typer sub-app (``cloudos template ...``,
+``cloudos images ...``); this module assembles them and owns the one place where the
+project's errors become a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cloudos.cli import admin, images, system, template
+from cloudos.cli._output import err_console
+from cloudos.errors import CloudOSError
+
+app = typer.Typer(
+    name="cloudos",
+    help="Cloud OS: your own cloud on Docker Swarm.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+system.register(app)
+app.add_typer(images.app, name="images")
+app.add_typer(admin.app, name="admin")
+app.add_typer(template.app, name="template")
+
+
+def main() -> None:
+    """Entry point of the ``cloudos`` script."""
+    try:
+        app(standalone_mode=True)
+    except CloudOSError as err:
+        err_console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted")
+        sys.exit(130)
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,35 @@
+"""Connecting to the Docker engine, with one clear message when that fails."""
+
+from __future__ import annotations
+
+import os
+
+import docker
+from docker.errors import DockerException
+
+from cloudos.errors import EnvironmentProblem
+
+# API 1.41 is Docker 20.10, the oldest engine we support (Debian 12's docker.io).
+MIN_API_VERSION = "1.41"
+
+
+def engine_address(docker_host: str | None = None) -> str:
+    """The engine address that will be tried, for messages and for the docker CLI."""
+    return docker_host or os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+
+
+def connect_engine(docker_host: str | None = None, *, timeout: int = 60) -> docker.DockerClient:
+    """Return a client for a reachable engine, or raise :class:`EnvironmentProblem`."""
+    address = engine_address(docker_host)
+    try:
+        client = docker.DockerClient(base_url=address, version="auto", timeout=timeout)
+        client.ping()
+    except DockerException as err:
+        raise EnvironmentProblem(
+            f"no Docker engine answers at {address}: start it (`make up` installs and starts "
+            "one on Debian/Ubuntu) or point DOCKER_HOST/CLOUDOS_DOCKER_HOST at one"
+        ) from err
+    return client
+
+
+__all__ = ["MIN_API_VERSION", "connect_engine", "engine_address"]

@@ -1,0 +1,148 @@
+"""Users and API tokens.
+
+Passwords are hashed with argon2id. An API token is shown once and stored as a
+SHA-256 hash of its secret: tokens carry 256 bits of randomness, so a fast hash is
+as safe as a slow one and keeps every API request cheap. The short public prefix
+finds the row without scanning.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloudos.errors import Conflict, InvalidInput
+from cloudos.store.models import ApiToken, User, utcnow
+
+TOKEN_PREFIX = "cos"
+INITIAL_ADMIN = "admin"
+INITIAL_PASSWORD_FILE = "initial-admin-password"
+
+_hasher = PasswordHasher()
+_USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is making a request: the user behind a verified token."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    token_id: int | None = None
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password``."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """Whether ``password`` matches ``password_hash``."""
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def create_user(session: Session, *, username: str, password: str, is_admin: bool = False) -> User:
+    """Add a user; the name must be free."""
+    if not _USERNAME.fullmatch(username):
+        raise InvalidInput(f"user name {username!r}: use 1-64 letters, digits, '.', '-' or '_'")
+    if session.scalar(select(User).where(User.username == username)) is not None:
+        raise Conflict(f"user {username!r} already exists")
+    user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def ensure_first_admin(session: Session, data_dir: Path) -> Path | None:
+    """Create the first admin when there are no users yet.
+
+    Its random password goes to a file readable only by the owner in ``data_dir``;
+    returns that path when the admin was created now, ``None`` otherwise.
+    """
+    if session.scalar(select(func.count()).select_from(User)):
+        return None
+    password = secrets.token_urlsafe(18)
+    create_user(session, username=INITIAL_ADMIN, password=password, is_admin=True)
+    path = data_dir / INITIAL_PASSWORD_FILE
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(f"user: {INITIAL_ADMIN}\npassword: {password}\n", encoding="utf-8")
+    return path
+
+
+def first_admin(session: Session) -> User | None:
+    """The oldest cluster admin, if any."""
+    return session.scalar(select(User).where(User.is_admin).order_by(User.id).limit(1))
+
+
+def create_token(
+    session: Session, *, user: User, name: str, expires_at: datetime | None = None
+) -> str:
+    """Create an API token for ``user``; returns its secret, which is not stored."""
+    prefix = secrets.token_hex(4)
+    secret = secrets.token_urlsafe(32)
+    session.add(
+        ApiToken(
+            user=user,
+            name=name,
+            prefix=prefix,
+            secret_hash=_digest(secret),
+            expires_at=expires_at,
+        )
+    )
+    session.flush()
+    return f"{TOKEN_PREFIX}_{prefix}_{secret}"
+
+
+def verify_token(session: Session, token: str) -> Principal | None:
+    """The principal a token stands for, or ``None`` if it is unknown, expired or revoked."""
+    parts = token.split("_", 2)
+    if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+        return None
+    _, prefix, secret = parts
+    now = utcnow()
+    for row in session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)):
+        if not hmac.compare_digest(row.secret_hash, _digest(secret)):
+            continue
+        if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+            return None
+        row.last_used_at = now
+        return Principal(
+            user_id=row.user.id,
+            username=row.user.username,
+            is_admin=row.user.is_admin,
+            token_id=row.id,
+        )
+    return None
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+__all__ = [
+    "INITIAL_ADMIN",
+    "INITIAL_PASSWORD_FILE",
+    "Principal",
+    "create_token",
+    "create_user",
+    "ensure_first_admin",
+    "first_admin",
+    "hash_password",
+    "verify_password",
+    "verify_token",
+]

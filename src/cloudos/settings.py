@@ -1,0 +1,119 @@
+"""Settings: one pydantic-settings class, built at the entry point and passed in.
+
+Sources, strongest first: explicit arguments (command-line flags), environment
+variables ``CLOUDOS_*``, the config file (``CLOUDOS_CONFIG`` or
+``<data_dir>/cloudos.toml``), then defaults.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from cloudos.errors import InvalidInput
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+DEFAULT_DATA_DIR = Path("/var/lib/cloudos")
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; every field is also ``CLOUDOS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CLOUDOS_", extra="forbid")
+
+    data_dir: Path = Field(default=DEFAULT_DATA_DIR, description="Where the cloud keeps its state.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default: SQLite in the data directory.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the control plane listens on.")
+    port: int = Field(
+        default=8080, ge=1, le=65535, description="Port of the web interface and API."
+    )
+    http_port: int = Field(default=80, ge=1, le=65535, description="Router's HTTP port.")
+    https_port: int = Field(default=443, ge=1, le=65535, description="Router's HTTPS port.")
+    docker_host: str | None = Field(
+        default=None, description="Docker engine address; default: DOCKER_HOST or the local socket."
+    )
+    instance: str | None = Field(
+        default=None,
+        description="Name of this cloud; stacks it owns carry it. Default: 'cloudos', or "
+        "derived from the data directory when that is not the default one.",
+    )
+    advertise_addr: str | None = Field(
+        default=None, description="Address to advertise when this command initializes a swarm."
+    )
+    log_level: LogLevel = "INFO"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def instance_name(self) -> str:
+        """The name that marks this cloud's stacks, so clouds side by side never mix."""
+        if self.instance:
+            return self.instance
+        if self.data_dir.resolve() == DEFAULT_DATA_DIR:
+            return "cloudos"
+        digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+        return f"cloudos-{digest}"
+
+    @property
+    def effective_database_url(self) -> str:
+        """The database URL in use: the setting, or SQLite in the data directory."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'cloudos.db'}"
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from overrides, the environment and the config file."""
+    given = {key: value for key, value in overrides.items() if value is not None}
+    file_values = _read_config_file(given)
+    merged_env = {
+        key: value
+        for key, value in file_values.items()
+        if f"CLOUDOS_{key.upper()}" not in os.environ and key not in given
+    }
+    try:
+        return Settings(**merged_env, **given)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "settings"
+        raise InvalidInput(f"setting {where}: {first['msg']}") from err
+
+
+def _read_config_file(given: dict[str, Any]) -> dict[str, Any]:
+    explicit = os.environ.get("CLOUDOS_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise InvalidInput(f"config file {path} (from CLOUDOS_CONFIG) does not exist")
+    else:
+        data_dir = Path(
+            given.get("data_dir") or os.environ.get("CLOUDOS_DATA_DIR") or DEFAULT_DATA_DIR
+        )
+        path = data_dir / "cloudos.toml"
+        if not path.is_file():
+            return {}
+    try:
+        with path.open("rb") as handle:
+            values = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as err:
+        raise InvalidInput(f"{path}: {err}") from err
+    except OSError as err:
+        raise InvalidInput(f"{path}: cannot read: {err.strerror}") from err
+    unknown = sorted(set(values) - set(Settings.model_fields))
+    if unknown:
+        raise InvalidInput(f"{path}: unknown setting {unknown[0]!r}")
+    return values
+
+
+__all__ = ["DEFAULT_DATA_DIR", "LogLevel", "Settings", "load_settings"]

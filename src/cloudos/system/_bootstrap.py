@@ -1,0 +1,178 @@
+"""Bringing a cloud up and down on the engine here (the effects behind ``cloudos up``).
+
+``up`` is idempotent: it makes the engine a swarm manager when it is in no swarm,
+builds the platform images that are missing or stale, prepares the database and the
+first admin, (re)deploys the system stack and waits until the control plane answers.
+``down`` removes the system stack only; the data directory and volumes stay.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import httpx
+
+from cloudos.engine import (
+    connect_engine,
+    deploy_stack,
+    engine_address,
+    ensure_swarm_manager,
+    find_stack,
+    remove_stack,
+    service_states,
+)
+from cloudos.engine.images import build_images, control_image
+from cloudos.errors import CloudOSError, Conflict, EnvironmentProblem
+from cloudos.identity import INITIAL_PASSWORD_FILE, ensure_first_admin
+from cloudos.settings import Settings
+from cloudos.store import open_database
+from cloudos.system._stack import SystemStackSpec, render_system_stack
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class UpResult:
+    """Where the cloud answers and where the first admin's credentials are."""
+
+    url: str
+    instance: str
+    credentials_file: Path | None
+
+
+def prepare_data_dir(data_dir: Path) -> Path:
+    """Create the data directory if needed and check it is writable; returns it resolved."""
+    path = data_dir.expanduser().resolve()
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise EnvironmentProblem(
+            f"data directory {path} cannot be created: {err.strerror}; choose another with "
+            "--data-dir or CLOUDOS_DATA_DIR"
+        ) from err
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise EnvironmentProblem(
+            f"data directory {path} is not writable by this user (uid {os.getuid()}); choose "
+            "another with --data-dir or CLOUDOS_DATA_DIR"
+        )
+    return path
+
+
+def check_port_free(host: str, port: int, *, what: str = "port") -> None:
+    """Raise a clear error when something already listens on ``host:port``."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            if err.errno == errno.EADDRINUSE:
+                raise EnvironmentProblem(
+                    f"{what} {port} on {host} is already taken by another program: choose "
+                    "another with --port or CLOUDOS_PORT"
+                ) from err
+            raise EnvironmentProblem(f"cannot listen on {host}:{port}: {err.strerror}") from err
+
+
+def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 180.0) -> UpResult:
+    """Start (or refresh) this cloud; see the module docstring."""
+    data_dir = prepare_data_dir(settings.data_dir)
+    client = connect_engine(settings.docker_host)
+    try:
+        progress("checking the swarm")
+        info = ensure_swarm_manager(client, advertise_addr=settings.advertise_addr)
+        instance = settings.instance_name
+        existing = find_stack(client, instance)
+        if existing is None or not _publishes(client, instance, settings.port):
+            if existing is not None and not existing.owned_by(instance):
+                raise Conflict(f"stack {instance!r} exists and is not this cloud's; left untouched")
+            check_port_free("0.0.0.0", settings.port)  # noqa: S104 - host-mode publish binds all
+        progress("building platform images (only those missing or changed)")
+        build_images(client, progress=progress)
+        progress("preparing the database")
+        database = open_database(settings.effective_database_url)
+        try:
+            with database.session() as session:
+                created = ensure_first_admin(session, data_dir)
+        finally:
+            database.close()
+        credentials = created or (data_dir / INITIAL_PASSWORD_FILE)
+        progress(f"deploying the system stack {instance!r}")
+        spec = SystemStackSpec(
+            instance=instance,
+            control_image=control_image(),
+            data_dir=data_dir,
+            port=settings.port,
+            node_id=info.node_id or "",
+            docker_host=engine_address(settings.docker_host),
+            database_url=settings.database_url,
+            log_level=settings.log_level,
+        )
+        deploy_stack(
+            client,
+            name=instance,
+            compose_yaml=render_system_stack(spec),
+            instance=instance,
+            docker_host=settings.docker_host,
+        )
+        url = f"http://127.0.0.1:{settings.port}"
+        progress(f"waiting for the control plane at {url}")
+        _wait_healthy(client, instance, f"{url}/healthz", timeout=health_timeout)
+    finally:
+        client.close()
+    return UpResult(
+        url=url, instance=instance, credentials_file=credentials if credentials.exists() else None
+    )
+
+
+def bring_down(settings: Settings) -> bool:
+    """Stop this cloud's control plane; data stays. Returns False when it was not running."""
+    client = connect_engine(settings.docker_host)
+    try:
+        return remove_stack(client, name=settings.instance_name, instance=settings.instance_name)
+    finally:
+        client.close()
+
+
+def _publishes(client: docker.DockerClient, stack: str, port: int) -> bool:
+    service = next(iter(client.services.list(filters={"name": f"{stack}_control"})), None)
+    if service is None:
+        return False
+    ports = service.attrs.get("Spec", {}).get("EndpointSpec", {}).get("Ports") or []
+    return any(entry.get("PublishedPort") == port for entry in ports)
+
+
+def _wait_healthy(client: docker.DockerClient, stack: str, url: str, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last_error = "no answer yet"
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2.0)
+            if response.status_code == 200:
+                return
+            last_error = f"HTTP {response.status_code}"
+        except httpx.HTTPError as err:
+            last_error = str(err) or type(err).__name__
+        for state in service_states(client, stack):
+            if state.error and state.running == 0:
+                last_error = state.error
+                if "No such image" in state.error or "not found" in state.error:
+                    raise CloudOSError(f"the control plane cannot start: {state.error}")
+        time.sleep(1.0)
+    raise CloudOSError(
+        f"the control plane did not answer at {url} within {timeout:.0f} s (last: {last_error}); "
+        f"see `docker service logs {stack}_control`"
+    )
+
+
+__all__ = ["UpResult", "bring_down", "bring_up", "check_port_free", "prepare_data_dir"]

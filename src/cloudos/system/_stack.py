@@ -1,0 +1,83 @@
+"""The system stack: the control plane as a swarm service (pure rendering).
+
+The stack is named after the cloud's instance (``cloudos`` by default), so several
+clouds can share one engine. The control plane's state lives on a named volume bound
+to the data directory on the manager that runs it, which keeps the state visible to
+``cloudos admin ...`` on the host and lets the service move between restarts without
+losing it. It mounts the Docker socket: it is the cluster's administrator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+CONTAINER_DATA_DIR = "/var/lib/cloudos"
+CONTAINER_DOCKER_SOCKET = "/var/run/docker.sock"
+
+
+@dataclass(frozen=True)
+class SystemStackSpec:
+    """Everything the system stack depends on."""
+
+    instance: str
+    control_image: str
+    data_dir: Path
+    port: int
+    node_id: str
+    docker_host: str  # the engine address as seen from the host
+    database_url: str | None = None  # only non-SQLite URLs are passed into the container
+    log_level: str = "INFO"
+
+
+def render_system_stack(spec: SystemStackSpec) -> str:
+    """Stack YAML of the system stack; same spec, byte-identical output."""
+    environment = {
+        "CLOUDOS_DATA_DIR": CONTAINER_DATA_DIR,
+        "CLOUDOS_HOST": "0.0.0.0",  # noqa: S104 - inside the container, published by swarm
+        "CLOUDOS_INSTANCE": spec.instance,
+        "CLOUDOS_LOG_LEVEL": spec.log_level,
+        "CLOUDOS_PORT": str(spec.port),
+    }
+    volumes: list[str] = [f"data:{CONTAINER_DATA_DIR}"]
+    if spec.docker_host.startswith("unix://"):
+        socket_path = spec.docker_host.removeprefix("unix://")
+        volumes.append(f"{socket_path}:{CONTAINER_DOCKER_SOCKET}")
+        environment["DOCKER_HOST"] = f"unix://{CONTAINER_DOCKER_SOCKET}"
+    else:
+        environment["DOCKER_HOST"] = spec.docker_host
+    if spec.database_url and not spec.database_url.startswith("sqlite"):
+        environment["CLOUDOS_DATABASE_URL"] = spec.database_url
+    document = {
+        "version": "3.8",
+        "services": {
+            "control": {
+                "image": spec.control_image,
+                "environment": dict(sorted(environment.items())),
+                "volumes": volumes,
+                "ports": [
+                    {"target": spec.port, "published": spec.port, "protocol": "tcp", "mode": "host"}
+                ],
+                "deploy": {
+                    "replicas": 1,
+                    "placement": {"constraints": [f"node.id == {spec.node_id}"]},
+                    "restart_policy": {"condition": "any", "delay": "2s"},
+                    # One writer of the SQLite database at a time: stop the old task first.
+                    "update_config": {"order": "stop-first", "failure_action": "rollback"},
+                    "labels": {"io.cloudos.role": "control-plane"},
+                },
+            }
+        },
+        "volumes": {
+            "data": {
+                "driver": "local",
+                "driver_opts": {"type": "none", "o": "bind", "device": str(spec.data_dir)},
+            }
+        },
+    }
+    return yaml.safe_dump(document, sort_keys=False, default_flow_style=False)
+
+
+__all__ = ["CONTAINER_DATA_DIR", "SystemStackSpec", "render_system_stack"]

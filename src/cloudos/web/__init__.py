@@ -1,0 +1,5 @@
+"""The ASGI app factory, REST API, HTML views and static files."""
+
+from cloudos.web._app import AppState, CurrentPrincipal, create_app, require_principal
+
+__all__ = ["AppState", "CurrentPrincipal", "create_app", "require_principal"]

@@ -1,0 +1,55 @@
+"""Shared fixtures and the rule that, in CI, a Docker or PostgreSQL test never skips."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail in CI: a test that needs a real part must run there."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: this must not skip)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def docker_client() -> Iterator[object]:
+    """A client of a real engine in swarm mode (manager)."""
+    import docker
+    from docker.errors import DockerException
+
+    try:
+        client = docker.from_env(timeout=120)
+        info = client.info()
+    except DockerException as err:
+        unavailable(f"no Docker engine: {err}")
+        raise  # unreachable: unavailable() raises
+    if not (info.get("Swarm") or {}).get("ControlAvailable"):
+        unavailable("the Docker engine is not a swarm manager")
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """URL of an empty-able PostgreSQL test database (scripts/ensure-test-services.sh)."""
+    url = os.environ.get(
+        "CLOUDOS_TEST_POSTGRES_URL",
+        "postgresql+psycopg://cloudos_test:cloudos_test@127.0.0.1:5432/cloudos_test",
+    )
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.OperationalError as err:
+        unavailable(f"no PostgreSQL test database at {url}: {err.orig}")
+    finally:
+        engine.dispose()
+    return url

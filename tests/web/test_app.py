@@ -1,0 +1,75 @@
+"""Health, metrics, OpenAPI and authentication of the control plane app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from cloudos import __version__
+from cloudos.settings import Settings
+from cloudos.store import Database
+from cloudos.web import create_app
+
+
+def test_healthz_answers_ok(client: TestClient) -> None:
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "version": __version__, "database": "ok"}
+
+
+def test_healthz_reports_an_unreachable_database(tmp_path: Path) -> None:
+    # A PostgreSQL server that went away: nothing listens on port 9.
+    gone = Database(
+        create_engine("postgresql+psycopg://u@127.0.0.1:9/x", connect_args={"connect_timeout": 1})
+    )
+    app = create_app(
+        settings=Settings(data_dir=tmp_path), database=gone, connect_engine=docker.from_env
+    )
+    with TestClient(app) as client:
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["database"] == "unreachable"
+
+
+def test_metrics_count_requests(client: TestClient) -> None:
+    client.get("/healthz")
+    client.get("/healthz")
+    body = client.get("/metrics").text
+    assert 'cloudos_info{instance="web-test",version="' in body
+    line = next(
+        line
+        for line in body.splitlines()
+        if line.startswith("cloudos_http_requests_total") and 'route="/healthz"' in line
+    )
+    assert float(line.rsplit(" ", 1)[1]) >= 2
+
+
+def test_openapi_lists_the_api(client: TestClient) -> None:
+    document = client.get("/api/v1/openapi.json").json()
+    assert document["info"]["version"] == __version__
+    assert {"/api/v1/version", "/api/v1/me", "/healthz"} <= set(document["paths"])
+
+
+def test_api_needs_a_valid_token(client: TestClient, admin_token: str) -> None:
+    missing = client.get("/api/v1/me")
+    assert missing.status_code == 401
+    assert missing.headers["content-type"] == "application/problem+json"
+    assert missing.headers["www-authenticate"] == "Bearer"
+    wrong = client.get("/api/v1/me", headers={"Authorization": "Bearer cos_00000000_nope"})
+    assert wrong.status_code == 401
+    ok = client.get("/api/v1/me", headers={"Authorization": f"Bearer {admin_token}"})
+    assert ok.status_code == 200
+    assert ok.json() == {"username": "root", "is_admin": True}
+
+
+def test_unknown_path_is_a_problem_document(client: TestClient) -> None:
+    response = client.get("/api/v1/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["status"] == 404
+
+
+def test_version_names_the_instance(client: TestClient) -> None:
+    assert client.get("/api/v1/version").json() == {"version": __version__, "instance": "web-test"}
