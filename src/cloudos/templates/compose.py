@@ -1,0 +1,155 @@
+"""The Compose side: normal forms, the stack writer, and schema validation.
+
+The stack is written with PyYAML's C emitter (fast), top-level sections in Compose
+order and every mapping's keys sorted, so the same input always gives the same
+bytes. Strings are escaped for ``docker stack deploy``'s own interpolation
+(``$`` becomes ``$$``), so a value reaches the container exactly as given.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import jsonschema
+import yaml
+
+from cloudos.templates.problems import DocPath
+
+COMPOSE_VERSION = "3.8"
+SECTIONS = ("services", "networks", "volumes", "configs", "secrets")
+_LIST_OR_DICT = ("environment", "labels")
+
+try:  # the C emitter is much faster; PyYAML built without libyaml still works
+    _BaseDumper: type[yaml.SafeDumper] = yaml.CSafeDumper  # type: ignore[assignment]
+except AttributeError:  # pragma: no cover
+    _BaseDumper = yaml.SafeDumper
+
+
+class _StackDumper(_BaseDumper):  # type: ignore[misc, valid-type]
+    """Never writes anchors/aliases: every node is spelled out."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None  # PyYAML falls back to quotes when it must
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_StackDumper.add_representer(str, _represent_str)
+
+
+def normalise_service(service: dict[str, Any]) -> dict[str, Any]:
+    """One spelling for Compose's either-list-or-mapping fields (mappings).
+
+    ``environment``/``labels``/``deploy.labels`` lists of ``K=V`` become mappings and
+    a list of network names becomes ``name: null`` entries, so modifiers and
+    overrides meet a single shape.
+    """
+    out = dict(service)
+    for key in _LIST_OR_DICT:
+        if isinstance(out.get(key), list):
+            out[key] = _pairs(out[key])
+    deploy = out.get("deploy")
+    if isinstance(deploy, dict) and isinstance(deploy.get("labels"), list):
+        out["deploy"] = {**deploy, "labels": _pairs(deploy["labels"])}
+    networks = out.get("networks")
+    if isinstance(networks, list) and all(isinstance(n, str) for n in networks):
+        out["networks"] = dict.fromkeys(networks)
+    return out
+
+
+def _pairs(items: list[Any]) -> Any:
+    if not all(isinstance(item, str) for item in items):
+        return items  # not Compose; left for the schema check to report
+    out: dict[str, str | None] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        out[key] = value if sep else None
+    return out
+
+
+def dump_stack(document: dict[str, Any]) -> str:
+    """The stack YAML text of a rendered document (deterministic)."""
+    parts = [f'version: "{COMPOSE_VERSION}"\n']
+    for section in SECTIONS:
+        body = document.get(section)
+        if body:
+            parts.append(
+                yaml.dump(
+                    {section: _escape(body)},
+                    Dumper=_StackDumper,
+                    sort_keys=True,
+                    default_flow_style=False,
+                    allow_unicode=True,
+                    width=1_000_000,
+                )
+            )
+    return "".join(parts)
+
+
+def _escape(node: Any) -> Any:
+    if isinstance(node, str):
+        return node.replace("$", "$$") if "$" in node else node
+    if isinstance(node, dict):
+        return {key: _escape(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_escape(item) for item in node]
+    return node
+
+
+@cache
+def compose_schema() -> dict[str, Any]:
+    """The vendored JSON Schema of Compose file format 3.8."""
+    text = resources.files("cloudos.templates").joinpath("data/compose-3.8.schema.json")
+    loaded: dict[str, Any] = json.loads(text.read_text(encoding="utf-8"))
+    return loaded
+
+
+@cache
+def _validator() -> jsonschema.protocols.Validator:
+    schema = compose_schema()
+    cls = jsonschema.validators.validator_for(schema)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def schema_errors(document: dict[str, Any]) -> Iterator[tuple[DocPath, str]]:
+    """Where and why ``document`` (with a ``version``) breaks the Compose schema."""
+    for error in sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path)):
+        best = jsonschema.exceptions.best_match([error])
+        path = tuple(best.absolute_path)
+        yield path, _short(best)
+
+
+def _short(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return f"not a Compose key: {error.message}"
+    if error.validator == "oneOf":
+        return f"{_clip(error.instance)} is not a valid value here"
+    return error.message
+
+
+def _clip(value: object) -> str:
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+StackConfigRunner = Callable[[str], tuple[int, str]]
+"""Runs ``docker stack config`` on stack YAML text; returns (exit code, output)."""
+
+
+__all__ = [
+    "COMPOSE_VERSION",
+    "SECTIONS",
+    "StackConfigRunner",
+    "compose_schema",
+    "dump_stack",
+    "normalise_service",
+    "schema_errors",
+]
