@@ -1,0 +1,28 @@
+#!/bin/bash
+# A tiny supervisor: run PHP-FPM and nginx in the foreground, exit when either dies,
+# and stop both gracefully (SIGQUIT) on SIGTERM or SIGINT.
+set -u
+
+php-fpm8.2 --nodaemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf &
+fpm=$!
+nginx -g 'daemon off;' &
+web=$!
+
+stopping=0
+stop() {
+    stopping=1
+    kill -QUIT "$fpm" "$web" 2>/dev/null
+}
+trap stop TERM INT QUIT
+
+wait -n "$fpm" "$web"
+status=$?
+if [ "$stopping" = 0 ]; then
+    echo "cloudos-php: a server exited (status $status); stopping the other" >&2
+    stop
+    [ "$status" = 0 ] && status=1
+else
+    status=0
+fi
+wait
+exit "$status"
