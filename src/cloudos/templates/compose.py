@@ -64,6 +64,21 @@ def normalise_service(service: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def finalise_service(service: Any) -> None:
+    """Spell booleans in environment and labels as ``true``/``false`` (Docker wants text)."""
+    if not isinstance(service, dict):
+        return
+    deploy = service.get("deploy")
+    mappings = [service.get(key) for key in _LIST_OR_DICT]
+    if isinstance(deploy, dict):
+        mappings.append(deploy.get("labels"))
+    for mapping in mappings:
+        if isinstance(mapping, dict):
+            for key, value in mapping.items():
+                if isinstance(value, bool):
+                    mapping[key] = "true" if value else "false"
+
+
 def _pairs(items: list[Any]) -> Any:
     if not all(isinstance(item, str) for item in items):
         return items  # not Compose; left for the schema check to report
@@ -150,6 +165,7 @@ __all__ = [
     "StackConfigRunner",
     "compose_schema",
     "dump_stack",
+    "finalise_service",
     "normalise_service",
     "schema_errors",
 ]

@@ -234,7 +234,8 @@ class Operation(_Strict):
             raise ValueError(f"a {self.op!r} operation needs a 'value'")
         if self.op == "merge" and not isinstance(self.value, dict):
             raise ValueError("a 'merge' operation needs a mapping as its 'value'")
-        if self.op == "add" and not isinstance(self.value, dict | list):
+        placeholder = isinstance(self.value, str) and re.fullmatch(r"\$\{[^{}$]+\}", self.value)
+        if self.op == "add" and not (isinstance(self.value, dict | list) or placeholder):
             raise ValueError("an 'add' operation needs a list or a mapping as its 'value'")
         return self
 

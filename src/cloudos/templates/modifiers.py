@@ -85,7 +85,7 @@ def bind(modifier: Modifier, values: Mapping[str, object]) -> list[BoundOperatio
     label = f"modifier {modifier.id}@{modifier.version}"
     bound = []
     for index, operation in enumerate(modifier.operations):
-        source = f"{label} operation {index + 1} ({operation.op})"
+        source = f"{label} #{index + 1}"
         try:
             path_text = operation.path
             if "$" in path_text:

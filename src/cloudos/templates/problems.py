@@ -68,10 +68,13 @@ class Problem:
     mark: Mark | None = None
 
     def __str__(self) -> str:
-        where = self.source or "<input>"
-        if self.mark is not None:
-            where = f"{where}:{self.mark.line}:{self.mark.column}"
-        return f"{where}: {format_path(self.path)}: {self.message}"
+        parts = []
+        if self.source is not None:
+            mark = f":{self.mark.line}:{self.mark.column}" if self.mark else ""
+            parts.append(f"{self.source}{mark}")
+        if self.path:
+            parts.append(format_path(self.path))
+        return ": ".join([*parts, self.message])
 
 
 class TemplateError(InvalidInput):

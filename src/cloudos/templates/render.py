@@ -21,6 +21,7 @@ from cloudos.templates.compose import (
     SECTIONS,
     StackConfigRunner,
     dump_stack,
+    finalise_service,
     normalise_service,
     schema_errors,
 )
@@ -181,6 +182,8 @@ def render(
     changes = apply(document, operations)
     if overrides:
         changes += merge_overrides(document, overrides)
+    for service in document.get("services", {}).values():
+        finalise_service(service)
     stack = {"version": COMPOSE_VERSION, **{k: document[k] for k in SECTIONS if document.get(k)}}
     if validate:
         _check_schema(stack, template)
