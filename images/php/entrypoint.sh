@@ -5,6 +5,11 @@ set -u
 
 php-fpm8.2 --nodaemonize --fpm-config /etc/php/8.2/fpm/php-fpm.conf &
 fpm=$!
+# Start nginx once PHP-FPM listens, so the first requests do not get a 502.
+for _ in $(seq 1 100); do
+    [ -S /run/php/php-fpm.sock ] || ! kill -0 "$fpm" 2>/dev/null && break
+    sleep 0.1
+done
 nginx -g 'daemon off;' &
 web=$!
 
