@@ -12,7 +12,13 @@ from rich.text import Text
 
 from cloudos.cli._output import console, err_console, print_json
 from cloudos.engine._client import connect_engine
-from cloudos.engine.images import BuildEvent, build_images, image_status, platform_images
+from cloudos.engine.images import (
+    BuildEvent,
+    build_images,
+    image_status,
+    platform_images,
+    select_images,
+)
 from cloudos.settings import load_settings
 
 app = typer.Typer(help="The platform's own images (router, databases, runtimes, control).")
@@ -31,9 +37,10 @@ def build(
     ] = False,
 ) -> None:
     """Build the platform images that are missing or out of date."""
+    chosen = select_images(platform_images(), names)  # unknown names fail before any work
     settings = load_settings()
     client = connect_engine(settings.docker_host)
-    view = _BuildView(names or [image.name for image in platform_images()])
+    view = _BuildView([image.name for image in chosen])
     with Live(view.render(), console=err_console, refresh_per_second=4, transient=False) as live:
 
         def on_event(event: BuildEvent) -> None:
