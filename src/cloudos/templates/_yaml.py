@@ -29,7 +29,7 @@ def parse_yaml(text: str, *, source: str) -> tuple[Any, SourceMap]:
         raw = yaml.load(text)
     except Exception as err:  # ruamel raises many unrelated types for bad input
         raise TemplateError([_yaml_problem(err, source)]) from err
-    source_map = SourceMap(source=source)
+    source_map = SourceMap(source=source, marks={(): Mark(1, 1)})
     converter = _Converter(source_map)
     data = converter.plain(raw, ())
     return data, source_map

@@ -160,7 +160,7 @@ def render(
     if problems:
         raise TemplateError(
             [
-                problem_at(f"parameter {name!r}: {message}", ("parameters", name), source_map, None)
+                problem_at(message, ("parameters", name), source_map, None)
                 for name, message in problems.items()
             ]
         )
@@ -176,8 +176,8 @@ def render(
         raise TemplateError([problem_at(message, where, source_map, None)])
     try:
         document: dict[str, Any] = instantiate(compiled.sections, lookup)
-    except PlaceholderError as err:  # pragma: no cover - references were checked above
-        raise TemplateError([Problem(str(err))]) from err
+    except PlaceholderError as err:  # names were checked above; this is a misuse of a value
+        raise TemplateError([Problem(str(err), source=_source_of(template))]) from err
     operations = _bind_all(template, modifiers, library, builtins, sample)
     changes = apply(document, operations)
     if overrides:
@@ -188,6 +188,11 @@ def render(
     if validate:
         _check_schema(stack, template)
     return RenderResult(yaml=dump_stack(stack), stack=stack, changes=tuple(changes), values=params)
+
+
+def _source_of(template: Template) -> str:
+    source_map = template._source_map
+    return source_map.source if source_map is not None else f"template {template.id}"
 
 
 def _sample_addon_values(template: Template) -> dict[str, object]:

@@ -180,8 +180,9 @@ def resolve(
 ) -> tuple[dict[str, object], dict[str, str]]:
     """Typed values for every parameter, and a problem message per bad parameter.
 
-    Order: the given value, else the default, else a generated secret, else (with
-    ``sample``) a sample value; a required parameter with none of these is a problem.
+    Order: the given value, else the default, else a generated secret (passwords and
+    secrets that are not required, or have ``generate``), else (with ``sample``) a
+    sample value; a required parameter with none of these is a problem.
     Optional parameters with no value become ``""`` (text types) or ``None``.
     """
     values: dict[str, object] = {}
@@ -196,7 +197,9 @@ def resolve(
             raw = given[name]
         elif param.default is not None:
             raw = param.default
-        elif param.generate is not None or (param.type in ("password", "secret") and sample):
+        elif param.generate is not None or (
+            param.type in ("password", "secret") and (sample or not param.required)
+        ):
             values[name] = sample_value(name, param) if sample else generate_secret(param)
             continue
         elif sample and param.required:
