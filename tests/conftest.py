@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
+
+from tests.helpers import Runner
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -53,3 +57,24 @@ def postgres_url() -> str:
     finally:
         engine.dispose()
     return url
+
+
+@pytest.fixture
+def cloudos() -> Runner:
+    """Run the real ``cloudos ARGS...`` in a subprocess with a clean CLOUDOS_* environment."""
+
+    def run(
+        *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        clean = {key: value for key, value in os.environ.items() if not key.startswith("CLOUDOS_")}
+        clean.update(env or {})
+        return subprocess.run(
+            [sys.executable, "-m", "cloudos", *args],
+            capture_output=True,
+            text=True,
+            env=clean,
+            timeout=timeout,
+            check=False,
+        )
+
+    return run

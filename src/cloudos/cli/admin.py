@@ -8,10 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cloudos.identity import create_token, ensure_first_admin, first_admin
 from cloudos.settings import load_settings
-from cloudos.store import open_database, utcnow
-from cloudos.system import prepare_data_dir
 
 app = typer.Typer(help="Administer a cloud from its host.", no_args_is_help=True)
 
@@ -27,6 +24,10 @@ def create_token_command(
     ] = None,
 ) -> None:
     """Print a new API token of the first admin (created if needed), and nothing else."""
+    from cloudos.identity import create_token, ensure_first_admin, first_admin
+    from cloudos.store import open_database, utcnow
+    from cloudos.system import prepare_data_dir
+
     settings = load_settings(data_dir=data_dir)
     directory = prepare_data_dir(settings.data_dir)
     database = open_database(settings.effective_database_url)

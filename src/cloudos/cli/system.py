@@ -7,17 +7,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from cloudos import __version__
 from cloudos.cli._output import console, err_console, print_json
-from cloudos.engine import connect_engine
-from cloudos.identity import ensure_first_admin
 from cloudos.settings import Settings, load_settings
-from cloudos.store import open_database
-from cloudos.system import bring_down, bring_up, check_port_free, prepare_data_dir
-from cloudos.system._doctor import run_doctor
-from cloudos.web import create_app
+
+# Heavier modules (the web stack, the database, the Docker SDK) are imported inside
+# the commands that use them, so `cloudos version` and `--help` start fast.
 
 DataDirOption = Annotated[
     Path | None,
@@ -48,6 +44,8 @@ def doctor(
     data_dir: DataDirOption = None,
 ) -> None:
     """Check whether a cloud can run on this machine; exit 1 with reasons when not."""
+    from cloudos.system._doctor import run_doctor
+
     report = run_doctor(load_settings(data_dir=data_dir))
     if json_output:
         print_json(report)
@@ -80,7 +78,7 @@ def _print_doctor(report: dict[str, object]) -> None:
         state = (
             "up to date" if image["up_to_date"] else ("stale" if image["present"] else "missing")
         )
-        console.print(f"image       {image['tag']}: {state}")
+        console.print(f"image       {image['ref']}: {state}")
     if report["can_run"]:
         console.print("[green]ok:[/] a cloud can run here (`cloudos up`)")
     for reason in report["reasons"]:  # type: ignore[attr-defined]
@@ -95,14 +93,17 @@ def up(
     ] = None,
 ) -> None:
     """Start the cloud on this machine's engine (idempotent)."""
+    from cloudos.system import bring_up
+
     settings = load_settings(data_dir=data_dir, port=port, instance=instance)
     _configure_logging(settings)
     with err_console.status("starting") as status:
         result = bring_up(settings, progress=lambda message: _step(status, message))
-    console.print(f"Cloud OS is up: [bold]{result.url}[/] (instance {result.instance})")
+    # Plain prints: these lines are read by people and scripts, and must never wrap.
+    print(f"Cloud OS is up: {result.url} (instance {result.instance})")
     if result.credentials_file is not None:
-        console.print(f"First admin's credentials: {result.credentials_file}")
-    console.print(f"API token: cloudos admin create-token --data-dir {settings.data_dir}")
+        print(f"First admin's credentials: {result.credentials_file}")
+    print(f"API token: cloudos admin create-token --data-dir {settings.data_dir}")
 
 
 def _step(status: object, message: str) -> None:
@@ -119,6 +120,8 @@ def down(
     ] = None,
 ) -> None:
     """Stop the cloud's control plane; all data is kept."""
+    from cloudos.system import bring_down
+
     settings = load_settings(data_dir=data_dir, instance=instance)
     if bring_down(settings):
         console.print(
@@ -143,6 +146,14 @@ def serve(
 
 def run_server(settings: Settings) -> None:
     """Prepare state, then serve the ASGI app until interrupted."""
+    import uvicorn
+
+    from cloudos.engine import connect_engine
+    from cloudos.identity import ensure_first_admin
+    from cloudos.store import open_database
+    from cloudos.system import check_port_free, prepare_data_dir
+    from cloudos.web import create_app
+
     data = prepare_data_dir(settings.data_dir)
     check_port_free(settings.host, settings.port)
     database = open_database(settings.effective_database_url)
@@ -171,6 +182,10 @@ def run_server(settings: Settings) -> None:
 def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Every health poll would be a log line: only their failures are worth one.
+    logging.getLogger("httpx").setLevel(
+        max(logging.WARNING, logging.getLevelName(settings.log_level))
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import docker
 from docker.errors import APIError, DockerException
@@ -81,7 +81,7 @@ def detect_engine(client: docker.DockerClient, *, ipvs: IpvsSupport | None = Non
     except (APIError, DockerException) as err:
         raise EnvironmentProblem(f"the Docker engine did not answer: {err}") from err
     swarm = info.get("Swarm") or {}
-    state = swarm.get("LocalNodeState") or "inactive"
+    state = cast(SwarmState, swarm.get("LocalNodeState") or "inactive")
     is_manager = bool(swarm.get("ControlAvailable"))
     node_count = int(swarm.get("Nodes") or 0)
     return EngineInfo(

@@ -77,12 +77,14 @@ def label_stack(compose_yaml: str, *, instance: str) -> str:
 
 
 def _set_label(owner: dict[str, Any], instance: str) -> None:
-    labels = owner.get("labels")
-    if isinstance(labels, list):
-        labels = dict(
-            str(item).split("=", 1) if "=" in str(item) else (item, "") for item in labels
-        )
-    labels = dict(labels or {})
+    given = owner.get("labels")
+    labels: dict[str, Any] = {}
+    if isinstance(given, list):
+        for item in given:
+            key, _, value = str(item).partition("=")
+            labels[key] = value
+    elif isinstance(given, dict):
+        labels.update(given)
     labels[INSTANCE_LABEL] = instance
     owner["labels"] = labels
 

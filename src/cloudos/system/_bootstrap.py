@@ -29,7 +29,7 @@ from cloudos.engine import (
     remove_stack,
     service_states,
 )
-from cloudos.engine.images import build_images, control_image
+from cloudos.engine.images import BuildEvent, build_images, image_ref
 from cloudos.errors import CloudOSError, Conflict, EnvironmentProblem
 from cloudos.identity import INITIAL_PASSWORD_FILE, ensure_first_admin
 from cloudos.settings import Settings
@@ -98,7 +98,7 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
                 raise Conflict(f"stack {instance!r} exists and is not this cloud's; left untouched")
             check_port_free("0.0.0.0", settings.port)  # noqa: S104 - host-mode publish binds all
         progress("building platform images (only those missing or changed)")
-        build_images(client, progress=progress)
+        build_images(client, progress=lambda event: _report_build(event, progress))
         progress("preparing the database")
         database = open_database(settings.effective_database_url)
         try:
@@ -110,7 +110,7 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
         progress(f"deploying the system stack {instance!r}")
         spec = SystemStackSpec(
             instance=instance,
-            control_image=control_image(),
+            control_image=image_ref("control"),
             data_dir=data_dir,
             port=settings.port,
             node_id=info.node_id or "",
@@ -133,6 +133,12 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
     return UpResult(
         url=url, instance=instance, credentials_file=credentials if credentials.exists() else None
     )
+
+
+def _report_build(event: BuildEvent, progress: Progress) -> None:
+    if event.kind == "finished" and event.result is not None:
+        result = event.result
+        progress(f"image {result.ref}: {result.outcome} ({result.seconds:.0f} s)")
 
 
 def bring_down(settings: Settings) -> bool:

@@ -44,15 +44,7 @@ def run_doctor(settings: Settings) -> dict[str, Any]:
                 reasons.append("this engine is a swarm worker; Cloud OS must run on a manager")
             elif info.swarm_state not in ("active", "inactive"):
                 reasons.append(f"the engine's swarm is {info.swarm_state}")
-            report["images"] = [
-                {
-                    "name": image.name,
-                    "tag": image.tag,
-                    "present": image.present,
-                    "up_to_date": image.up_to_date,
-                }
-                for image in image_status(client)
-            ]
+            report["images"] = [image.as_dict() for image in image_status(client)]
         except CloudOSError as err:
             reasons.append(str(err))
         finally:

@@ -1,0 +1,93 @@
+"""``cloudos up`` / ``down`` on the real swarm: the control plane as a swarm service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+
+from cloudos.engine import find_stack, remove_stack
+from tests.helpers import Runner, free_port, wait_for_http
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+
+class Cloud:
+    """One cloud of the test: its data directory, port and instance name."""
+
+    def __init__(self, root: Path) -> None:
+        self.instance = f"e2e-{uuid.uuid4().hex[:6]}"
+        self.data_dir = root / self.instance
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def args(self, command: str) -> list[str]:
+        flags = [command, "--data-dir", str(self.data_dir), "--instance", self.instance]
+        return [*flags, "--port", str(self.port)] if command == "up" else flags
+
+
+@pytest.fixture
+def clouds(tmp_path: Path, built_images: docker.DockerClient) -> Iterator[list[Cloud]]:
+    """Two clouds' settings; whatever they started is removed afterwards."""
+    made = [Cloud(tmp_path), Cloud(tmp_path)]
+    yield made
+    for cloud in made:
+        remove_stack(built_images, name=cloud.instance, instance=cloud.instance)
+
+
+def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
+    cloudos: Runner, clouds: list[Cloud], built_images: docker.DockerClient
+) -> None:
+    first, second = clouds
+    result = cloudos(*first.args("up"), timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert first.url in result.stdout
+    assert str(first.data_dir / "initial-admin-password") in result.stdout
+    assert wait_for_http(f"{first.url}/healthz").status_code == 200
+    assert find_stack(built_images, first.instance) is not None
+
+    token = cloudos("admin", "create-token", "--data-dir", str(first.data_dir)).stdout.strip()
+    me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["username"] == "admin"
+
+    # Running it again is harmless.
+    again = cloudos(*first.args("up"), timeout=600)
+    assert again.returncode == 0, again.stderr
+
+    # A second cloud on the same engine, with its own data and port.
+    assert cloudos(*second.args("up"), timeout=600).returncode == 0
+    assert wait_for_http(f"{second.url}/api/v1/version").json()["instance"] == second.instance
+
+    down = cloudos(*first.args("down"))
+    assert down.returncode == 0, down.stderr
+    assert find_stack(built_images, first.instance) is None
+    assert find_stack(built_images, second.instance) is not None
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{first.url}/healthz", timeout=2)
+    assert wait_for_http(f"{second.url}/healthz").status_code == 200
+
+    # Up again: same data, the token made before still works.
+    assert cloudos(*first.args("up"), timeout=600).returncode == 0
+    wait_for_http(f"{first.url}/healthz")
+    me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+
+
+def test_up_refuses_a_port_taken_by_another_program(
+    cloudos: Runner, tmp_path: Path, built_images: docker.DockerClient
+) -> None:
+    import socket
+
+    cloud = Cloud(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", cloud.port))
+        busy.listen()
+        result = cloudos(*cloud.args("up"))
+    assert result.returncode == 2
+    assert f"port {cloud.port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert find_stack(built_images, cloud.instance) is None

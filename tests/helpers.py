@@ -1,0 +1,62 @@
+"""Small helpers shared by tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def assert_one_line_error(
+    result: subprocess.CompletedProcess[str], code: int, *needles: str
+) -> None:
+    """The command failed with ``code``, one clear line on stderr and no traceback."""
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float = 60, what: str = "condition"
+) -> None:
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout} s")
+        time.sleep(0.5)
+
+
+def wait_for_http(
+    url: str, *, timeout: float = 120, ok: Callable[[httpx.Response], bool] | None = None
+) -> httpx.Response:
+    """Poll ``url`` until it answers (and ``ok`` accepts the answer); fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            response = httpx.get(url, timeout=2)
+            if ok is None or ok(response):
+                return response
+            last = response.status_code
+        except httpx.HTTPError as err:
+            last = err
+        time.sleep(0.5)
+    pytest.fail(f"{url} did not answer within {timeout} s (last: {last!r})")
