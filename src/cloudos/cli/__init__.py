@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cloudos.cli import admin, images, system, template
+from cloudos.cli import _template_import, admin, images, system, template
 from cloudos.cli._output import err_console
 from cloudos.errors import CloudOSError
 
@@ -25,6 +25,7 @@ app = typer.Typer(
 system.register(app)
 app.add_typer(images.app, name="images")
 app.add_typer(admin.app, name="admin")
+_template_import.register(template.app)
 app.add_typer(template.app, name="template")
 
 
