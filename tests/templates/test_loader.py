@@ -141,3 +141,9 @@ def test_modifier_errors_point_into_operations(tmp_path: Path) -> None:
         load_document(path)
     assert str(caught.value).startswith(f"{path}:5:")
     assert "operations[0].value: ${nope}" in str(caught.value)
+
+
+def test_non_string_keys_in_dicts_are_refused() -> None:
+    doc = template_doc(services={"web": {"image": "x:1", "environment": {1: "one"}}})
+    with pytest.raises(TemplateError, match=r"services\.web\.environment: key 1 is not a string"):
+        template_from_dict(doc)

@@ -43,7 +43,7 @@ def test_the_same_input_gives_the_same_bytes() -> None:
     first = render(template, context=SAMPLE_CONTEXT).yaml
     assert first == render(template, context=SAMPLE_CONTEXT).yaml
     assert first.index("  a:") < first.index("  b:")
-    assert first.startswith('version: "3.8"\nservices:\n')
+    assert first.startswith("version: '3.8'\nservices:\n")
     assert first.index("services:") < first.index("volumes:")
 
 

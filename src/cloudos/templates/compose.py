@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 import jsonschema
 import yaml
 
@@ -90,31 +91,30 @@ def _pairs(items: list[Any]) -> Any:
 
 
 def dump_stack(document: dict[str, Any]) -> str:
-    """The stack YAML text of a rendered document (deterministic)."""
-    parts = [f'version: "{COMPOSE_VERSION}"\n']
-    for section in SECTIONS:
-        body = document.get(section)
-        if body:
-            parts.append(
-                yaml.dump(
-                    {section: _escape(body)},
-                    Dumper=_StackDumper,
-                    sort_keys=True,
-                    default_flow_style=False,
-                    allow_unicode=True,
-                    width=1_000_000,
-                )
-            )
-    return "".join(parts)
+    """The stack YAML text of a rendered document (deterministic).
+
+    ``document`` holds ``version`` first and the sections in Compose order; every
+    mapping below is written with sorted keys.
+    """
+    prepared = {key: _prepare(value) for key, value in document.items()}
+    return yaml.dump(
+        prepared,
+        Dumper=_StackDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=1_000_000,
+    )
 
 
-def _escape(node: Any) -> Any:
+def _prepare(node: Any) -> Any:
+    """A copy with sorted mapping keys and ``$`` escaped as ``$$`` in strings."""
     if isinstance(node, str):
         return node.replace("$", "$$") if "$" in node else node
     if isinstance(node, dict):
-        return {key: _escape(value) for key, value in node.items()}
+        return {key: _prepare(node[key]) for key in sorted(node, key=str)}
     if isinstance(node, list):
-        return [_escape(item) for item in node]
+        return [_prepare(item) for item in node]
     return node
 
 
@@ -134,8 +134,24 @@ def _validator() -> jsonschema.protocols.Validator:
     return validator
 
 
+@cache
+def _fast_check() -> Callable[[Any], Any]:
+    check: Callable[[Any], Any] = fastjsonschema.compile(compose_schema())
+    return check
+
+
 def schema_errors(document: dict[str, Any]) -> Iterator[tuple[DocPath, str]]:
-    """Where and why ``document`` (with a ``version``) breaks the Compose schema."""
+    """Where and why ``document`` (with a ``version``) breaks the Compose schema.
+
+    A compiled validator answers the common case (valid) fast; only an invalid
+    document is walked again by ``jsonschema`` for precise, readable messages.
+    """
+    try:
+        _fast_check()(document)
+    except fastjsonschema.JsonSchemaException:
+        pass
+    else:
+        return
     for error in sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path)):
         best = jsonschema.exceptions.best_match([error])
         path = tuple(best.absolute_path)

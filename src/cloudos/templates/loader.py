@@ -153,9 +153,29 @@ def _check_references(template: Template, data: object, source_map: SourceMap) -
     if not isinstance(data, dict):
         return problems
     for section in (*_COMPOSE_SECTIONS, "modifiers"):
+        bad_key = _non_string_key(data.get(section), (section,))
+        if bad_key is not None:
+            message = f"key {bad_key[-1]!r} is not a string (quote it)"
+            problems.append(problem_at(message, bad_key[:-1], source_map, None))
         for path, text in walk_strings(data.get(section), (section,)):
             problems += _check_string(text, path, known, source_map)
     return problems
+
+
+def _non_string_key(node: object, path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if not isinstance(key, str):
+                return (*path, key)
+            found = _non_string_key(value, (*path, key))
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found = _non_string_key(item, (*path, index))
+            if found is not None:
+                return found
+    return None
 
 
 def _check_string(
