@@ -8,6 +8,7 @@ UV := .tools/bin/uv
 VENV := .venv
 CLOUDOS := $(VENV)/bin/cloudos
 export UV_PYTHON_DOWNLOADS := never
+CODE := $(wildcard src tests bench scripts)
 
 .PHONY: up down test check lint format images doctor bench clean
 
@@ -29,14 +30,14 @@ test: $(VENV)/.dev
 
 ## check: formatting, lint, types, import layering
 check: $(VENV)/.dev
-	$(VENV)/bin/ruff format --check src tests bench scripts
-	$(VENV)/bin/ruff check src tests bench scripts
+	$(VENV)/bin/ruff format --check $(CODE)
+	$(VENV)/bin/ruff check $(CODE)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
 format: $(VENV)/.dev
-	$(VENV)/bin/ruff format src tests bench scripts
-	$(VENV)/bin/ruff check --fix src tests bench scripts
+	$(VENV)/bin/ruff format $(CODE)
+	$(VENV)/bin/ruff check --fix $(CODE)
 
 images: $(VENV)/.runtime
 	bash scripts/ensure-engine.sh
