@@ -247,3 +247,12 @@ def test_modifier_parameters_are_checked() -> None:
     bad = AttachedModifier(library["org.cloudos.replicas"], {"replicas": "many"})
     with pytest.raises(TemplateError, match=r"org\.cloudos\.replicas: parameter 'replicas'"):
         stack_with(bad)
+
+
+def test_default_modifier_values_may_use_template_values() -> None:
+    template = make_template(
+        parameters={"copies": {"type": "int", "default": 4}},
+        modifiers=[{"id": "org.cloudos.replicas", "values": {"replicas": "${copies}"}}],
+    )
+    result = render(template, context=SAMPLE_CONTEXT, library=builtin_modifiers())
+    assert result.stack["services"]["web"]["deploy"]["replicas"] == 4

@@ -178,7 +178,7 @@ def render(
         document: dict[str, Any] = instantiate(compiled.sections, lookup)
     except PlaceholderError as err:  # names were checked above; this is a misuse of a value
         raise TemplateError([Problem(str(err), source=_source_of(template))]) from err
-    operations = _bind_all(template, modifiers, library, builtins, sample)
+    operations = _bind_all(template, modifiers, library, builtins, lookup, sample)
     changes = apply(document, operations)
     if overrides:
         changes += merge_overrides(document, overrides)
@@ -211,6 +211,7 @@ def _bind_all(
     attached: Sequence[AttachedModifier],
     library: Mapping[str, Modifier] | None,
     builtins: Mapping[str, object],
+    lookup: Mapping[str, object],
     sample: bool,
 ) -> list[BoundOperation]:
     chosen: dict[str, AttachedModifier] = {}
@@ -220,7 +221,8 @@ def _bind_all(
             path = ("modifiers", template.modifiers.index(use), "id")
             message = f"default modifier {use.id!r} is not available"
             raise TemplateError([problem_at(message, path, template._source_map, None)])
-        chosen[use.id] = AttachedModifier(found, use.values)
+        # The template may pass its own parameters and built-ins on to a modifier.
+        chosen[use.id] = AttachedModifier(found, instantiate(use.values, lookup))
     for item in attached:
         default = chosen.get(item.modifier.id)
         merged = {**default.values, **item.values} if default else dict(item.values)
