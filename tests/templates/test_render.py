@@ -98,3 +98,14 @@ def test_check_with_docker_reports_the_last_line() -> None:
     check_with_docker("version: '3.8'\n", run=lambda _text: (0, ""))
     with pytest.raises(TemplateError, match="docker stack config rejected the stack: boom"):
         check_with_docker("x", run=lambda _text: (1, "noise\nboom\n"))
+
+
+def test_unknown_compose_keys_are_named_at_their_line() -> None:
+    text = WITH_ADDON.replace('      - "eighty"\n', "      - 80\n    restart_policy: always\n")
+    template = template_from_text(text, source="blog.yaml")
+    with pytest.raises(TemplateError) as caught:
+        render(template, context=SAMPLE_CONTEXT, sample=True)
+    assert str(caught.value) == (
+        "blog.yaml:15:5: services.web.restart_policy: the generated stack breaks the "
+        "Compose schema: not a Compose key (in file format 3.8)"
+    )

@@ -9,6 +9,7 @@ bytes. Strings are escaped for ``docker stack deploy``'s own interpolation
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
@@ -155,12 +156,28 @@ def schema_errors(document: dict[str, Any]) -> Iterator[tuple[DocPath, str]]:
     for error in sorted(_validator().iter_errors(document), key=lambda e: list(e.absolute_path)):
         best = jsonschema.exceptions.best_match([error])
         path = tuple(best.absolute_path)
-        yield path, _short(best)
+        extras = _unknown_keys(best)
+        if extras:
+            for key in extras:
+                yield (*path, key), "not a Compose key (in file format 3.8)"
+        else:
+            yield path, _short(best)
+
+
+def _unknown_keys(error: jsonschema.ValidationError) -> list[str]:
+    if error.validator != "additionalProperties" or not isinstance(error.instance, dict):
+        return []
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    known = schema.get("properties", {})
+    patterns = [re.compile(p) for p in schema.get("patternProperties", {})]
+    return [
+        key
+        for key in error.instance
+        if key not in known and not any(p.search(str(key)) for p in patterns)
+    ]
 
 
 def _short(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
-        return f"not a Compose key: {error.message}"
     if error.validator == "oneOf":
         return f"{_clip(error.instance)} is not a valid value here"
     return error.message
