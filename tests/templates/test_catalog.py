@@ -43,8 +43,11 @@ def sample_render(path: Path) -> RenderResult:
 
 
 def all_modifiers_render(path: Path) -> RenderResult:
-    """The template with every built-in modifier attached, with sample values."""
-    attached = [AttachedModifier(m) for m in builtin_modifiers().values()]
+    """The template with every built-in modifier attached, dnsrr as on this machine."""
+    attached = [
+        AttachedModifier(m, {"mode": "dnsrr"} if m.id == "org.cloudos.endpoint-mode" else {})
+        for m in builtin_modifiers().values()
+    ]
     return render(
         load_template(path),
         context=SAMPLE_CONTEXT,
