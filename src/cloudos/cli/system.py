@@ -183,10 +183,11 @@ def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    # Every health poll would be a log line: only their failures are worth one.
-    logging.getLogger("httpx").setLevel(
-        max(logging.WARNING, logging.getLevelName(settings.log_level))
-    )
+    # Every health poll would be a log line, and Alembic announces its plugins on import:
+    # only their warnings are worth a line.
+    quiet = max(logging.WARNING, logging.getLevelName(settings.log_level))
+    for name in ("httpx", "alembic"):
+        logging.getLogger(name).setLevel(quiet)
 
 
 __all__ = ["register"]
