@@ -124,9 +124,9 @@ def test_hash_ignores_what_dockerignore_excludes(tmp_path: Path) -> None:
 def test_repo_dockerignore_keeps_the_control_context_to_what_it_installs() -> None:
     files = context_files(REPO_ROOT, dockerfile="images/control/Dockerfile")
     tops = {path.split("/", 1)[0] for path in files}
-    assert tops <= {".dockerignore", "pyproject.toml", "uv.lock", "README.md", "src", "images"} | {
-        "catalog"
-    }
+    allowed = {".dockerignore", "pyproject.toml", "uv.lock", "README.md", "src", "images"}
+    assert tops <= allowed | {"catalog", "scripts"}
+    assert [path for path in files if path.startswith("scripts/")] == ["scripts/make-base-image.sh"]
     assert "src/cloudos/engine/images.py" in files
     assert not any("__pycache__" in path or path.startswith(".venv") for path in files)
 
