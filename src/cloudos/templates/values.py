@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Mapping
 from typing import Any
 
+from cloudos.templates._pattern_sample import example_for
 from cloudos.templates.model import Parameter
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff\ufeff]")
@@ -152,7 +153,7 @@ def sample_value(name: str, param: Parameter) -> object:
         alphabet = spec.alphabet if spec else "abcdefghijklmnopqrstuvwxyz0123456789"
         length = max(spec.length if spec else 24, param.min or 0)
         digest = hashlib.sha256(f"sample:{name}".encode()).digest() * (length // 32 + 1)
-        return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+        return _fit_pattern(param, "".join(alphabet[b % len(alphabet)] for b in digest[:length]))
     if kind in ("int", "port"):
         low = param.min if param.min is not None else (8080 if kind == "port" else 1)
         return low if param.max is None else min(low, param.max)
@@ -169,7 +170,14 @@ def sample_value(name: str, param: Parameter) -> object:
     value = samples[kind]
     if isinstance(value, str) and param.min is not None and len(value) < param.min:
         value = value + "x" * (param.min - len(value))
-    return value
+    return _fit_pattern(param, value)
+
+
+def _fit_pattern(param: Parameter, value: object) -> object:
+    """The sample itself when the parameter's pattern accepts it, else one that does."""
+    if param.pattern is None or not isinstance(value, str) or re.fullmatch(param.pattern, value):
+        return value
+    return example_for(param.pattern) or value
 
 
 def resolve(
