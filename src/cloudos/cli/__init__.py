@@ -11,7 +11,8 @@ import sys
 
 import typer
 
-from cloudos.cli import _template_import, admin, images, system, template
+from cloudos.cli import _template_import, admin, images, space, system, template
+from cloudos.cli import app as app_cli
 from cloudos.cli._output import err_console
 from cloudos.errors import CloudOSError
 
@@ -27,6 +28,8 @@ app.add_typer(images.app, name="images")
 app.add_typer(admin.app, name="admin")
 _template_import.register(template.app)
 app.add_typer(template.app, name="template")
+app.add_typer(space.app, name="space")
+app.add_typer(app_cli.app, name="app")
 
 
 def main() -> None:
