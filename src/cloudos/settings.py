@@ -50,6 +50,13 @@ class Settings(BaseSettings):
     advertise_addr: str | None = Field(
         default=None, description="Address to advertise when this command initializes a swarm."
     )
+    endpoint_mode: Literal["auto", "vip", "dnsrr"] = Field(
+        default="auto",
+        description="How services reach each other: auto detects whether the kernel has IPVS.",
+    )
+    reconcile_interval: float = Field(
+        default=2.0, gt=0, le=300, description="Seconds between reconcile passes."
+    )
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

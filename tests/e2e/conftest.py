@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
 import docker
+import httpx
 import pytest
 
 from cloudos.engine.images import build_images
+from tests.helpers import free_port, wait_for_http, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -13,3 +25,139 @@ def built_images(docker_client: docker.DockerClient) -> docker.DockerClient:
     """Every platform image, built (or found up to date) once per test run."""
     build_images(docker_client)
     return docker_client
+
+
+class ControlPlane:
+    """A ``cloudos serve`` of its own (data, port, instance) and an API client for it."""
+
+    def __init__(self, root: Path, client: docker.DockerClient) -> None:
+        self.instance = f"e2e{uuid.uuid4().hex[:6]}"
+        self.data_dir = root / self.instance
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.docker = client
+        self.process: subprocess.Popen[str] | None = None
+        self.token = ""
+
+    def env(self) -> dict[str, str]:
+        """Environment for ``cloudos`` commands talking to this control plane."""
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDOS_")}
+        return clean | {
+            "CLOUDOS_INSTANCE": self.instance,
+            "CLOUDOS_RECONCILE_INTERVAL": "1",
+            "CLOUDOS_URL": self.url,
+            "CLOUDOS_TOKEN": self.token,
+        }
+
+    def start(self) -> None:
+        """Start serving and wait until it answers."""
+        self.log = (self.data_dir.parent / f"{self.instance}.log").open("w")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "cloudos",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--port",
+                str(self.port),
+            ],
+            env=self.env(),
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_for_http(f"{self.url}/healthz", timeout=60)
+        if not self.token:
+            token = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "cloudos",
+                    "admin",
+                    "create-token",
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                env=self.env(),
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            self.token = token.stdout.strip()
+        self.api = httpx.Client(
+            base_url=f"{self.url}/api/v1",
+            headers={"Authorization": f"Bearer {self.token}"},
+            timeout=30,
+        )
+
+    def kill(self) -> None:
+        """``kill -9`` the control plane, as a crash would."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """Stop it gracefully."""
+        if hasattr(self, "api"):
+            self.api.close()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.log.close()
+
+    def app(self, name: str, space: str = "default") -> dict[str, Any]:
+        """GET the app (asserting it exists)."""
+        response = self.api.get(f"/spaces/{space}/apps/{name}")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def wait_status(
+        self,
+        name: str,
+        statuses: set[str],
+        *,
+        space: str = "default",
+        timeout: float = 120,
+        revision: int | None = None,
+    ) -> dict[str, Any]:
+        """Wait until the app shows one of ``statuses`` (at ``revision``, if given)."""
+        deadline = time.monotonic() + timeout
+        app: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            app = self.app(name, space)
+            if app["status"] in statuses and (revision is None or app["revision"] == revision):
+                return app
+            time.sleep(0.5)
+        pytest.fail(f"app {name} did not reach {statuses} in {timeout} s; last: {app}")
+
+    def cleanup(self) -> None:
+        """Remove every stack, network, secret and volume this cloud left behind."""
+        label = f"io.cloudos.instance={self.instance}"
+        for service in self.docker.services.list(filters={"label": label}):
+            service.remove()
+        wait_until(
+            lambda: not self.docker.containers.list(all=True, filters={"label": label}),
+            timeout=60,
+            what="containers gone",
+        )
+        for kind in (self.docker.secrets, self.docker.networks):
+            for item in kind.list(filters={"label": label}):
+                item.remove()
+        for volume in self.docker.volumes.list(filters={"label": label}):
+            volume.remove(force=True)
+
+
+@pytest.fixture
+def control_plane(tmp_path: Path, built_images: docker.DockerClient) -> Iterator[ControlPlane]:
+    """A running control plane with its own instance; everything it made is removed after."""
+    plane = ControlPlane(tmp_path, built_images)
+    plane.start()
+    yield plane
+    plane.stop()
+    plane.cleanup()

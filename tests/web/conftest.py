@@ -31,7 +31,9 @@ def database(tmp_path: Path) -> Iterator[Database]:
 def client(tmp_path: Path, database: Database) -> Iterator[TestClient]:
     """A test client of the app."""
     settings = Settings(data_dir=tmp_path, instance="web-test")
-    app = create_app(settings=settings, database=database, connect_engine=_NoEngine())  # type: ignore[arg-type]
+    app = create_app(
+        settings=settings, database=database, connect_engine=_NoEngine(), reconcile=False
+    )  # type: ignore[arg-type]
     with TestClient(app) as test_client:
         yield test_client
 

@@ -9,6 +9,16 @@ from cloudos.engine._detect import (
     detect_ipvs,
     ensure_swarm_manager,
 )
+from cloudos.engine._observe import ObservedService, ObservedStack, observe_stacks
+from cloudos.engine._resources import (
+    ensure_network,
+    ensure_secret,
+    force_update,
+    prune_secrets,
+    remove_network,
+    service_logs,
+    service_stats,
+)
 from cloudos.engine._stacks import (
     INSTANCE_LABEL,
     NAMESPACE_LABEL,
@@ -29,6 +39,8 @@ __all__ = [
     "EndpointMode",
     "EngineInfo",
     "IpvsSupport",
+    "ObservedService",
+    "ObservedStack",
     "ServiceState",
     "StackInfo",
     "connect_engine",
@@ -36,11 +48,19 @@ __all__ = [
     "detect_engine",
     "detect_ipvs",
     "engine_address",
+    "ensure_network",
+    "ensure_secret",
     "ensure_swarm_manager",
     "find_stack",
+    "force_update",
     "label_stack",
     "list_stacks",
+    "observe_stacks",
+    "prune_secrets",
+    "remove_network",
     "remove_stack",
+    "service_logs",
     "service_states",
+    "service_stats",
     "validate_stack",
 ]

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -86,4 +96,103 @@ class ApiToken(Base):
     user: Mapped[User] = relationship(back_populates="tokens")
 
 
-__all__ = ["ApiToken", "Base", "User", "UtcDateTime", "utcnow"]
+class Space(Base):
+    """A tenant: its own apps, overlay network and base domain."""
+
+    __tablename__ = "spaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    removing: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    apps: Mapped[list[App]] = relationship(back_populates="space")
+
+
+class App(Base):
+    """An installed app: what the user wants (desired) and what was last seen (observed).
+
+    ``desired_state`` and ``revision`` are written by requests; everything under
+    "observed" only by the reconciler, so the two never race.
+    """
+
+    __tablename__ = "apps"
+    __table_args__ = (UniqueConstraint("space_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id"), index=True)
+    name: Mapped[str] = mapped_column(String(32))
+    stack: Mapped[str] = mapped_column(String(63), unique=True)
+    template_id: Mapped[str] = mapped_column(String(255))
+    # desired
+    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    purge: Mapped[bool] = mapped_column(default=False)
+    restart_generation: Mapped[int] = mapped_column(Integer, default=0)
+    adopted: Mapped[bool] = mapped_column(default=False)
+    # observed / acted on
+    attempted_spec: Mapped[str | None] = mapped_column(String(64), default=None)
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    status_reason: Mapped[str | None] = mapped_column(Text, default=None)
+    status_since: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    deployed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    space: Mapped[Space] = relationship(back_populates="apps")
+    revisions: Mapped[list[AppRevision]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="AppRevision.number"
+    )
+    events: Mapped[list[AppEvent]] = relationship(
+        back_populates="app", cascade="all, delete-orphan", order_by="AppEvent.id"
+    )
+
+
+class AppRevision(Base):
+    """One version of an app's configuration; every change makes a new one."""
+
+    __tablename__ = "app_revisions"
+    __table_args__ = (UniqueConstraint("app_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    template_text: Mapped[str] = mapped_column(Text)
+    template_source: Mapped[str] = mapped_column(String(255))
+    template_version: Mapped[str] = mapped_column(String(64))
+    values: Mapped[dict[str, object]] = mapped_column(JSON)  # secrets encrypted
+    modifiers: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    spec_hash: Mapped[str] = mapped_column(String(64))
+    stack_yaml: Mapped[str] = mapped_column(Text)  # secrets masked
+    note: Mapped[str] = mapped_column(String(255), default="")
+    created_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    app: Mapped[App] = relationship(back_populates="revisions")
+
+
+class AppEvent(Base):
+    """A line of an app's timeline: what was asked, what happened."""
+
+    __tablename__ = "app_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+
+    app: Mapped[App] = relationship(back_populates="events")
+
+
+__all__ = [
+    "ApiToken",
+    "App",
+    "AppEvent",
+    "AppRevision",
+    "Base",
+    "Space",
+    "User",
+    "UtcDateTime",
+    "utcnow",
+]

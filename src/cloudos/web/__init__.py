@@ -1,5 +1,5 @@
 """The ASGI app factory, REST API, HTML views and static files."""
 
-from cloudos.web._app import AppState, CurrentPrincipal, create_app, require_principal
+from cloudos.web._app import AppState, CurrentPrincipal, app_state, create_app, require_principal
 
-__all__ = ["AppState", "CurrentPrincipal", "create_app", "require_principal"]
+__all__ = ["AppState", "CurrentPrincipal", "app_state", "create_app", "require_principal"]

@@ -8,8 +8,10 @@ or fake parts and ``cloudos serve`` builds it with the real ones.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -32,11 +34,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudos import __version__
-from cloudos.engine import detect_engine
+from cloudos.apps import AppManager, ReconcileLoop, Reconciler
+from cloudos.engine import detect_engine, detect_ipvs
 from cloudos.errors import CloudOSError
 from cloudos.identity import Principal, verify_token
 from cloudos.settings import Settings
 from cloudos.store import Database
+from cloudos.vault import Vault
 
 EngineConnector = Callable[[], docker.DockerClient]
 
@@ -48,6 +52,13 @@ class AppState:
     settings: Settings
     database: Database
     connect_engine: EngineConnector
+    apps: AppManager
+    loop: ReconcileLoop | None
+
+    def apps_wake(self) -> None:
+        """Ask the reconciler for a pass now."""
+        if self.loop is not None:
+            self.loop.wake()
 
 
 class Health(BaseModel):
@@ -84,7 +95,8 @@ class Problem(BaseModel):
 _bearer = HTTPBearer(auto_error=False)
 
 
-def _state(request: Request) -> AppState:
+def app_state(request: Request) -> AppState:
+    """The state of the app serving ``request``."""
     state: AppState = request.app.state.cloudos
     return state
 
@@ -96,7 +108,7 @@ def require_principal(
     """The verified caller; 401 when the token is missing, unknown, expired or revoked."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise HTTPException(401, "an API token is required (Authorization: Bearer ...)")
-    with _state(request).database.session() as session:
+    with app_state(request).database.session() as session:
         principal = verify_token(session, credentials.credentials)
     if principal is None:
         raise HTTPException(401, "the API token is unknown, expired or revoked")
@@ -107,10 +119,39 @@ CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 
 
 def create_app(
-    *, settings: Settings, database: Database, connect_engine: EngineConnector
+    *,
+    settings: Settings,
+    database: Database,
+    connect_engine: EngineConnector,
+    reconcile: bool = True,
 ) -> FastAPI:
-    """Build the control plane's ASGI app."""
+    """Build the control plane's ASGI app; with ``reconcile`` it runs the reconciler too."""
+    loop: ReconcileLoop | None = None
+    manager = AppManager(
+        database=database,
+        vault=Vault.open(settings.data_dir),
+        instance=settings.instance_name,
+        endpoint_mode=lambda: _endpoint_mode(settings),
+        wake=lambda: loop.wake() if loop is not None else None,
+    )
+    if reconcile:
+        reconciler = Reconciler(
+            manager=manager, connect_engine=connect_engine, docker_host=settings.docker_host
+        )
+        loop = ReconcileLoop(reconciler, interval=settings.reconcile_interval)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if loop is not None:
+            loop.start()
+        try:
+            yield
+        finally:
+            if loop is not None:
+                await asyncio.to_thread(loop.stop)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="Cloud OS",
         version=__version__,
         openapi_url="/api/v1/openapi.json",
@@ -119,7 +160,11 @@ def create_app(
         responses={401: {"model": Problem}, 422: {"model": Problem}},
     )
     app.state.cloudos = AppState(
-        settings=settings, database=database, connect_engine=connect_engine
+        settings=settings,
+        database=database,
+        connect_engine=connect_engine,
+        apps=manager,
+        loop=loop,
     )
     _install_metrics(app, settings)
     _install_error_handlers(app)
@@ -163,7 +208,16 @@ def create_app(
         finally:
             client.close()
 
+    from cloudos.web._apps_api import router as apps_router
+
+    app.include_router(apps_router)
     return app
+
+
+def _endpoint_mode(settings: Settings) -> str:
+    if settings.endpoint_mode != "auto":
+        return settings.endpoint_mode
+    return "vip" if detect_ipvs().available else "dnsrr"
 
 
 def _install_metrics(app: FastAPI, settings: Settings) -> None:
@@ -226,4 +280,4 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
 
-__all__ = ["AppState", "CurrentPrincipal", "create_app", "require_principal"]
+__all__ = ["AppState", "CurrentPrincipal", "app_state", "create_app", "require_principal"]

@@ -1,0 +1,49 @@
+"""App instances, revisions, lifecycle, and the reconciler."""
+
+from cloudos.apps._manager import APP_NAME, AppManager, TemplateRef, catalog_templates, stack_name
+from cloudos.apps._plan import (
+    Action,
+    Deploy,
+    DesiredApp,
+    Remove,
+    RemoveOrphan,
+    Status,
+    derive_status,
+    plan,
+)
+from cloudos.apps._reconciler import PassReport, ReconcileLoop, Reconciler
+from cloudos.apps._stack import (
+    APP_LABEL,
+    MASK,
+    SPEC_LABEL,
+    STATE_LABEL,
+    BuiltStack,
+    StackInputs,
+    build_stack,
+)
+
+__all__ = [
+    "APP_LABEL",
+    "APP_NAME",
+    "MASK",
+    "SPEC_LABEL",
+    "STATE_LABEL",
+    "Action",
+    "AppManager",
+    "BuiltStack",
+    "Deploy",
+    "DesiredApp",
+    "PassReport",
+    "ReconcileLoop",
+    "Reconciler",
+    "Remove",
+    "RemoveOrphan",
+    "StackInputs",
+    "Status",
+    "TemplateRef",
+    "build_stack",
+    "catalog_templates",
+    "derive_status",
+    "plan",
+    "stack_name",
+]

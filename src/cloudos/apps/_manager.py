@@ -1,0 +1,411 @@
+"""App lifecycle requests: install, update, roll back, stop, start, remove.
+
+Requests only write the desired state (and a new revision when the configuration
+changes) in one transaction, then wake the reconciler, which does the work on the
+swarm. A request therefore never leaves a half-done deployment behind: either the
+revision is stored and will be converged to, or nothing changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from cloudos.apps._stack import SECRET_TYPES, BuiltStack, StackInputs, build_stack, parse_template
+from cloudos.errors import Conflict, InvalidInput, NotFound
+from cloudos.spaces import get_space, network_name
+from cloudos.store import Database
+from cloudos.store.models import App, AppEvent, AppRevision, Space, utcnow
+from cloudos.templates import Modifier, builtin_modifiers
+from cloudos.templates.catalog import template_paths
+from cloudos.vault import Vault
+
+APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
+MAX_SERVICE_NAME = 63
+PLATFORM_MODIFIERS = (
+    "org.cloudos.space-network",
+    "org.cloudos.ownership",
+    "org.cloudos.endpoint-mode",
+)
+UPDATE_POLICY = "org.cloudos.update-policy"
+
+
+@dataclass(frozen=True)
+class TemplateRef:
+    """Where a template comes from: the catalog (by id) or a text with its source name."""
+
+    catalog_id: str | None = None
+    text: str | None = None
+    source: str | None = None
+
+
+def stack_name(instance: str, space: str, app: str) -> str:
+    """The swarm stack of an app: unique per cloud, readable in ``docker stack ls``."""
+    return f"{instance}-{space}-{app}"
+
+
+def catalog_templates() -> dict[str, Path]:
+    """Catalog template files by template id."""
+    found: dict[str, Path] = {}
+    for path in template_paths():
+        template = parse_template(path.read_text(encoding="utf-8"), str(path))
+        found[template.id] = path
+    return found
+
+
+class AppManager:
+    """Writes desired state for apps; the reconciler converges the swarm to it."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        vault: Vault,
+        instance: str,
+        endpoint_mode: Callable[[], str],
+        wake: Callable[[], None] = lambda: None,
+        library: Mapping[str, Modifier] | None = None,
+    ) -> None:
+        self.database = database
+        self.vault = vault
+        self.instance = instance
+        self._endpoint_mode = endpoint_mode
+        self._wake = wake
+        self.library = library if library is not None else builtin_modifiers()
+        self._catalog: dict[str, Path] | None = None
+
+    # -- requests -------------------------------------------------------------------
+
+    def install(
+        self,
+        *,
+        space: str,
+        name: str,
+        template: TemplateRef,
+        values: Mapping[str, object],
+        by: str | None = None,
+    ) -> int:
+        """Create an app at revision 1; returns its id. Nothing is stored if it is invalid."""
+        if not APP_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"app name {name!r}: use 1-24 lower-case letters, digits and '-', "
+                "starting with a letter"
+            )
+        text, source = self._template_text(template)
+        with self.database.session() as session:
+            found = get_space(session, space)
+            existing = session.scalar(select(App).where(App.space_id == found.id, App.name == name))
+            if existing is not None:
+                state = "is being removed" if existing.desired_state == "removed" else "exists"
+                raise Conflict(f"app {name!r} already {state} in space {space!r}")
+            stack = stack_name(self.instance, space, name)
+            parsed = parse_template(text, source)
+            longest = max(len(service) for service in parsed.services)
+            if len(stack) + 1 + longest > MAX_SERVICE_NAME:
+                raise InvalidInput(
+                    f"app name {name!r} is too long for space {space!r}: service names "
+                    f"({stack}_...) must stay within {MAX_SERVICE_NAME} characters"
+                )
+            app = App(space=found, name=name, stack=stack, template_id=parsed.id)
+            session.add(app)
+            session.flush()
+            modifiers = self._modifiers(found, parsed.modifiers)
+            self._add_revision(
+                session,
+                app,
+                text=text,
+                source=source,
+                values=values,
+                modifiers=modifiers,
+                by=by,
+                note="installed",
+            )
+            _event(session, app, "install", f"installed {parsed.id} {parsed.version} as revision 1")
+            app_id = app.id
+        self._wake()
+        return app_id
+
+    def update(
+        self,
+        *,
+        space: str,
+        name: str,
+        values: Mapping[str, object],
+        template: TemplateRef | None = None,
+        by: str | None = None,
+    ) -> bool:
+        """New revision with changed values and/or template; False when nothing changed."""
+        new_text = new_source = None
+        if template is not None:
+            new_text, new_source = self._template_text(template)
+        with self.database.session() as session:
+            app = self._get(session, space, name)
+            current = self._revision(session, app, app.revision)
+            text = new_text or current.template_text
+            source = new_source or current.template_source
+            parsed = parse_template(text, source)
+            if parsed.id != app.template_id:
+                raise InvalidInput(
+                    f"template {parsed.id!r} is not {app.template_id!r}: "
+                    "an app keeps its template id"
+                )
+            unknown = sorted(set(values) - set(parsed.parameters))
+            if unknown:
+                raise InvalidInput(f"template {parsed.id} has no parameter {unknown[0]!r}")
+            old = {
+                key: value
+                for key, value in self._plain_values(current).items()
+                if key in parsed.parameters
+            }
+            merged = {**old, **values}
+            modifiers = self._modifiers(app.space, parsed.modifiers)
+            revision = self._add_revision(
+                session,
+                app,
+                text=text,
+                source=source,
+                values=merged,
+                modifiers=modifiers,
+                by=by,
+                note="updated",
+                dry_run=True,
+            )
+            if revision.spec_hash == current.spec_hash:
+                return False
+            self._store_revision(session, app, revision)
+            _pending(app, "updating")
+            changed = ", ".join(sorted(values)) or "template"
+            _event(session, app, "update", f"revision {app.revision}: changed {changed}")
+        self._wake()
+        return True
+
+    def rollback(
+        self, *, space: str, name: str, to: int | None = None, by: str | None = None
+    ) -> int:
+        """New revision equal to revision ``to`` (default: the one before the current)."""
+        with self.database.session() as session:
+            app = self._get(session, space, name)
+            target = to if to is not None else app.revision - 1
+            if target < 1 or target == app.revision:
+                raise InvalidInput(
+                    f"app {name!r} is at revision {app.revision}: there is no earlier revision "
+                    f"{target} to roll back to"
+                    if to is None or target < 1
+                    else f"app {name!r} is already at revision {target}"
+                )
+            old = self._revision(session, app, target)
+            revision = AppRevision(
+                number=0,
+                template_text=old.template_text,
+                template_source=old.template_source,
+                template_version=old.template_version,
+                values=dict(old.values),
+                modifiers=list(old.modifiers),
+                spec_hash=old.spec_hash,
+                stack_yaml=old.stack_yaml,
+                note=f"rollback to revision {target}",
+                created_by=by,
+            )
+            self._store_revision(session, app, revision)
+            _pending(app, "updating")
+            _event(session, app, "rollback", f"revision {app.revision}: back to revision {target}")
+            number = app.revision
+        self._wake()
+        return number
+
+    def set_state(self, *, space: str, name: str, state: str) -> None:
+        """Stop (scale to zero) or start an app."""
+        with self.database.session() as session:
+            app = self._get(session, space, name)
+            if app.desired_state != state:
+                app.desired_state = state
+                _pending(app, "stopping" if state == "stopped" else "starting")
+                _event(session, app, state if state == "stopped" else "start", f"desired: {state}")
+        self._wake()
+
+    def remove(self, *, space: str, name: str, purge: bool = False) -> None:
+        """Remove an app; volumes and secrets go too with ``purge``."""
+        with self.database.session() as session:
+            app = self._get(session, space, name)
+            app.desired_state = "removed"
+            app.purge = purge
+            app.status = "removing"
+            _event(session, app, "remove", "remove requested" + (" (purge)" if purge else ""))
+        self._wake()
+
+    # -- reading ----------------------------------------------------------------------
+
+    def get(self, session: Session, space: str, name: str) -> App:
+        """The app, for views: also while it is being removed (status ``removing``)."""
+        return self._get(session, space, name, removing=True)
+
+    def list_apps(self, session: Session, space: str) -> list[App]:
+        """Apps of a space, by name."""
+        found = get_space(session, space)
+        return list(
+            session.scalars(
+                select(App)
+                .where(App.space_id == found.id)
+                .options(selectinload(App.space))
+                .order_by(App.name)
+            )
+        )
+
+    def revision(self, session: Session, app: App, number: int) -> AppRevision:
+        """Revision ``number`` of ``app``."""
+        return self._revision(session, app, number)
+
+    def revision_values(self, revision: AppRevision) -> dict[str, object]:
+        """Parameter values of a revision with secrets masked (for display)."""
+        parsed = parse_template(revision.template_text, revision.template_source)
+        return {
+            key: "********"
+            if key in parsed.parameters and parsed.parameters[key].type in SECRET_TYPES
+            else value
+            for key, value in sorted(revision.values.items())
+        }
+
+    def build(self, app: App, revision: AppRevision, *, stopped: bool = False) -> BuiltStack:
+        """The deployable stack of ``revision`` (secrets decrypted)."""
+        return build_stack(self._inputs(app, revision), library=self.library, stopped=stopped)
+
+    # -- internals --------------------------------------------------------------------
+
+    def _get(self, session: Session, space: str, name: str, *, removing: bool = False) -> App:
+        found = get_space(session, space)
+        app = session.scalar(select(App).where(App.space_id == found.id, App.name == name))
+        if app is None or (app.desired_state == "removed" and not removing):
+            raise NotFound(f"app {name!r} does not exist in space {space!r}")
+        return app
+
+    def _revision(self, session: Session, app: App, number: int) -> AppRevision:
+        revision = session.scalar(
+            select(AppRevision).where(AppRevision.app_id == app.id, AppRevision.number == number)
+        )
+        if revision is None:
+            raise NotFound(f"app {app.name!r} has no revision {number}")
+        return revision
+
+    def _template_text(self, ref: TemplateRef) -> tuple[str, str]:
+        if ref.text is not None:
+            return ref.text, ref.source or "<uploaded template>"
+        if not ref.catalog_id:
+            raise InvalidInput("give a template: a catalog id or a template file")
+        if self._catalog is None:
+            self._catalog = catalog_templates()
+        path = self._catalog.get(ref.catalog_id)
+        if path is None:
+            known = ", ".join(sorted(self._catalog))
+            raise NotFound(f"template {ref.catalog_id!r} is not in the catalog (known: {known})")
+        return path.read_text(encoding="utf-8"), str(path)
+
+    def _modifiers(self, space: Space, defaults: Any) -> list[dict[str, Any]]:
+        listed = {use.id for use in defaults}
+        modifiers: list[dict[str, Any]] = [
+            {
+                "id": "org.cloudos.space-network",
+                "values": {"network": network_name(self.instance, space.name)},
+            },
+            {"id": "org.cloudos.ownership", "values": {}},
+            {"id": "org.cloudos.endpoint-mode", "values": {"mode": self._endpoint_mode()}},
+        ]
+        if UPDATE_POLICY not in listed:
+            modifiers.append({"id": UPDATE_POLICY, "values": {}})
+        return modifiers
+
+    def _inputs(self, app: App, revision: AppRevision) -> StackInputs:
+        return StackInputs(
+            app_id=app.id,
+            app_name=app.name,
+            space_name=app.space.name,
+            space_domain=app.space.domain,
+            stack=app.stack,
+            template_text=revision.template_text,
+            template_source=revision.template_source,
+            values=self._plain_values(revision),
+            modifiers=revision.modifiers,
+        )
+
+    def _plain_values(self, revision: AppRevision) -> dict[str, object]:
+        return {
+            key: self.vault.decrypt(value) if isinstance(value, str) else value
+            for key, value in revision.values.items()
+        }
+
+    def _add_revision(
+        self,
+        session: Session,
+        app: App,
+        *,
+        text: str,
+        source: str,
+        values: Mapping[str, object],
+        modifiers: list[dict[str, Any]],
+        by: str | None,
+        note: str,
+        dry_run: bool = False,
+    ) -> AppRevision:
+        draft = AppRevision(
+            number=0,
+            template_text=text,
+            template_source=source,
+            template_version="",
+            values={},
+            modifiers=modifiers,
+            spec_hash="",
+            stack_yaml="",
+            note=note,
+            created_by=by,
+        )
+        built = build_stack(
+            StackInputs(
+                app_id=app.id,
+                app_name=app.name,
+                space_name=app.space.name,
+                space_domain=app.space.domain,
+                stack=app.stack,
+                template_text=text,
+                template_source=source,
+                values=values,
+                modifiers=modifiers,
+            ),
+            library=self.library,
+        )
+        draft.template_version = built.template.version
+        draft.values = {
+            key: self.vault.encrypt(str(value)) if key in built.secret_params else value
+            for key, value in sorted(built.values.items())
+        }
+        draft.spec_hash = built.spec_hash
+        draft.stack_yaml = built.masked_yaml
+        if not dry_run:
+            self._store_revision(session, app, draft)
+        return draft
+
+    def _store_revision(self, session: Session, app: App, revision: AppRevision) -> None:
+        numbers = session.scalars(
+            select(AppRevision.number).where(AppRevision.app_id == app.id)
+        ).all()
+        revision.number = max(numbers, default=0) + 1
+        revision.app = app
+        session.add(revision)
+        app.revision = revision.number
+        session.flush()
+
+
+def _pending(app: App, status: str) -> None:
+    """Show at once that a change is under way; the reconciler reports how it ends."""
+    app.status, app.status_reason, app.status_since = status, None, utcnow()
+
+
+def _event(session: Session, app: App, kind: str, message: str) -> None:
+    session.add(AppEvent(app=app, kind=kind, message=message, at=utcnow()))
+
+
+__all__ = ["APP_NAME", "AppManager", "TemplateRef", "catalog_templates", "stack_name"]

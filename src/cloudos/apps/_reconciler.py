@@ -1,0 +1,293 @@
+"""The reconciler: converge the swarm to the database, one pass at a time.
+
+A pass reads the desired state (apps and their current revisions), observes the
+swarm (two API calls), plans with the pure :func:`plan`, executes each action, and
+records what it saw as each app's status. Each action commits on its own after its
+effect, so the process can be killed at any moment: the next pass sees the world as
+it is and finishes the job (see ``_plan``'s docstring for why that is safe).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import docker
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from cloudos.apps._manager import AppManager
+from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan, derive_status, plan
+from cloudos.apps._stack import APP_LABEL
+from cloudos.engine import (
+    ObservedStack,
+    deploy_stack,
+    ensure_network,
+    ensure_secret,
+    observe_stacks,
+    prune_secrets,
+    remove_network,
+    remove_stack,
+)
+from cloudos.errors import CloudOSError
+from cloudos.spaces import network_name
+from cloudos.store.models import App, AppEvent, AppRevision, Space, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    """What one pass did."""
+
+    actions: list[Action] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+class Reconciler:
+    """Runs reconcile passes for one cloud."""
+
+    def __init__(
+        self,
+        *,
+        manager: AppManager,
+        connect_engine: Callable[[], docker.DockerClient],
+        docker_host: str | None = None,
+    ) -> None:
+        self.manager = manager
+        self.database = manager.database
+        self.instance = manager.instance
+        self._connect = connect_engine
+        self._docker_host = docker_host
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """The engine client, connected on first use and kept."""
+        if self._client is None:
+            self._client = self._connect()
+        return self._client
+
+    def run_once(self) -> PassReport:
+        """One full pass: observe, plan, act, record status."""
+        report = PassReport()
+        try:
+            observed = {
+                name: stack
+                for name, stack in observe_stacks(self.client, instance=self.instance).items()
+                if stack.label(APP_LABEL) is not None
+            }
+        except CloudOSError as err:
+            self._client = None  # reconnect next time (e.g. the engine restarted)
+            report.errors.append(str(err))
+            log.warning("cannot observe the swarm: %s", err)
+            return report
+        with self.database.session() as session:
+            desired = self._desired(session)
+        report.actions = plan(list(desired.values()), observed)
+        for action in report.actions:
+            try:
+                self._execute(action)
+            except CloudOSError as err:
+                report.errors.append(str(err))
+                log.warning("%s failed: %s", action, err)
+                if not isinstance(action, RemoveOrphan):
+                    self._record_failure(action.app_id, str(err))
+        if report.actions:
+            observed = {
+                name: stack
+                for name, stack in observe_stacks(self.client, instance=self.instance).items()
+                if stack.label(APP_LABEL) is not None
+            }
+        self._record_status(desired, observed)
+        self._finish_spaces()
+        return report
+
+    # -- desired ----------------------------------------------------------------------
+
+    def _desired(self, session: Session) -> dict[int, DesiredApp]:
+        rows = session.execute(
+            select(
+                App.id,
+                App.stack,
+                App.desired_state,
+                App.attempted_spec,
+                App.purge,
+                AppRevision.spec_hash,
+            ).join(
+                AppRevision, (AppRevision.app_id == App.id) & (AppRevision.number == App.revision)
+            )
+        ).all()
+        return {
+            row.id: DesiredApp(
+                app_id=row.id,
+                stack=row.stack,
+                state=row.desired_state,
+                spec_hash=row.spec_hash,
+                attempted=row.attempted_spec,
+                purge=row.purge,
+            )
+            for row in rows
+        }
+
+    # -- actions ----------------------------------------------------------------------
+
+    def _execute(self, action: Action) -> None:
+        if isinstance(action, Deploy):
+            self._deploy(action)
+        elif isinstance(action, Remove):
+            self._remove(action)
+        else:
+            log.info("removing orphaned stack %s", action.stack)
+            remove_stack(self.client, name=action.stack, instance=self.instance)
+
+    def _deploy(self, action: Deploy) -> None:
+        with self.database.session() as session:
+            app = session.get(App, action.app_id, options=[selectinload(App.space)])
+            if app is None:
+                return
+            revision = self.manager.revision(session, app, app.revision)
+            built = self.manager.build(app, revision, stopped=action.stopped)
+            network = network_name(self.instance, app.space.name)
+            labels = {APP_LABEL: str(app.id)}
+            number = app.revision
+        ensure_network(
+            self.client, name=network, instance=self.instance, labels={"io.cloudos.space": network}
+        )
+        for name, value in built.secrets.items():
+            ensure_secret(self.client, name=name, data=value, instance=self.instance, labels=labels)
+        deploy_stack(
+            self.client,
+            name=action.stack,
+            compose_yaml=built.yaml,
+            instance=self.instance,
+            docker_host=self._docker_host,
+        )
+        prune_secrets(
+            self.client,
+            label=(APP_LABEL, str(action.app_id)),
+            keep=built.secrets,
+            instance=self.instance,
+        )
+        state = "stopped" if action.stopped else "running"
+        with self.database.session() as session:
+            app = session.get(App, action.app_id)
+            if app is None:
+                return
+            app.attempted_spec = f"{built.spec_hash}:{state}"
+            app.deployed_at = utcnow()
+            verb = "stopped" if action.stopped else "deployed"
+            session.add(AppEvent(app=app, kind="deploy", message=f"{verb} revision {number}"))
+
+    def _remove(self, action: Remove) -> None:
+        remove_stack(self.client, name=action.stack, instance=self.instance, volumes=action.purge)
+        # Secrets are only copies of values kept (encrypted) in the revisions, which go
+        # with the app: nothing can use them again, purge or not.
+        prune_secrets(
+            self.client,
+            label=(APP_LABEL, str(action.app_id)),
+            keep=(),
+            instance=self.instance,
+            wait=30.0,
+        )
+        with self.database.session() as session:
+            app = session.get(App, action.app_id)
+            if app is not None:
+                session.delete(app)
+        log.info(
+            "removed app stack %s%s", action.stack, " with its volumes" if action.purge else ""
+        )
+
+    # -- status -------------------------------------------------------------------------
+
+    def _record_failure(self, app_id: int, reason: str) -> None:
+        with self.database.session() as session:
+            app = session.get(App, app_id)
+            if app is not None and (app.status, app.status_reason) != ("failed", reason):
+                app.status, app.status_reason, app.status_since = "failed", reason, utcnow()
+                session.add(AppEvent(app=app, kind="failed", message=reason))
+
+    def _record_status(
+        self, desired: dict[int, DesiredApp], observed: dict[str, ObservedStack]
+    ) -> None:
+        now = utcnow()
+        with self.database.session() as session:
+            apps = session.scalars(select(App).where(App.id.in_(desired))).all()
+            for app in apps:
+                want = desired[app.id]
+                if want.state == "removed":
+                    continue
+                status = derive_status(
+                    want, observed.get(app.stack), deployed_at=app.deployed_at, now=now
+                )
+                if (
+                    status.status == "deploying"
+                    and app.status == "failed"
+                    and app.attempted_spec == want.target
+                ):
+                    continue  # a failed deploy keeps its reason until something changes
+                if (app.status, app.status_reason) != (status.status, status.reason):
+                    _transition(session, app, status.status, status.reason, now)
+
+    def _finish_spaces(self) -> None:
+        with self.database.session() as session:
+            for space in session.scalars(select(Space).where(Space.removing)).all():
+                if session.scalar(select(App.id).where(App.space_id == space.id).limit(1)) is None:
+                    remove_network(
+                        self.client,
+                        name=network_name(self.instance, space.name),
+                        instance=self.instance,
+                    )
+                    session.delete(space)
+
+
+def _transition(session: Session, app: App, status: str, reason: str | None, now: datetime) -> None:
+    previous = app.status
+    app.status, app.status_reason, app.status_since = status, reason, now
+    if status != previous:
+        message = f"{previous} -> {status}" + (f": {reason}" if reason else "")
+        session.add(AppEvent(app=app, kind="status", message=message, at=now))
+
+
+class ReconcileLoop:
+    """Runs passes in a background thread: every ``interval`` seconds, or at once when woken."""
+
+    def __init__(self, reconciler: Reconciler, *, interval: float = 2.0) -> None:
+        self.reconciler = reconciler
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.passes = 0
+
+    def wake(self) -> None:
+        """Run a pass as soon as possible."""
+        self._wake.set()
+
+    def start(self) -> None:
+        """Start the background thread."""
+        self._thread = threading.Thread(target=self._run, name="reconciler", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop after the current pass."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            try:
+                self.reconciler.run_once()
+            except Exception:  # a pass must never kill the loop; the next one retries
+                log.exception("reconcile pass failed")
+            self.passes += 1
+            self._wake.wait(self.interval)
+
+
+__all__ = ["PassReport", "ReconcileLoop", "Reconciler"]

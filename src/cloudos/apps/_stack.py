@@ -1,0 +1,156 @@
+"""From a stored revision to the stack YAML that is deployed (pure).
+
+A revision keeps the template text, the parameter values (secrets encrypted) and
+the modifiers with their values; rendering is deterministic, so the stack can be
+rebuilt from a revision at any time and hashes the same. Secret parameters are
+handed to every service as Docker secrets (``/run/secrets/<name>``) whose names
+carry a hash of their content: a new value means a new secret, as secrets are
+immutable. What is shown to users is the same YAML with secret values masked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from cloudos.templates import (
+    AttachedModifier,
+    Modifier,
+    RenderContext,
+    Template,
+    render,
+    template_from_text,
+)
+from cloudos.templates.compose import dump_stack
+
+APP_LABEL = "io.cloudos.app"
+SPEC_LABEL = "io.cloudos.spec"
+STATE_LABEL = "io.cloudos.state"
+SECRET_TYPES = frozenset({"password", "secret"})
+MASK = "********"
+
+
+@dataclass(frozen=True)
+class StackInputs:
+    """Everything one deployment of an app depends on."""
+
+    app_id: int
+    app_name: str
+    space_name: str
+    space_domain: str
+    stack: str
+    template_text: str
+    template_source: str
+    values: Mapping[str, object]  # plain (decrypted)
+    modifiers: Sequence[Mapping[str, Any]]  # [{"id": ..., "values": {...}}]
+
+
+@dataclass(frozen=True)
+class BuiltStack:
+    """A deployable stack and what goes with it."""
+
+    yaml: str  # what is deployed, secrets in Docker secrets or substituted values
+    masked_yaml: str  # what users see
+    spec_hash: str
+    values: Mapping[str, object]  # every parameter value, generated ones included
+    secrets: Mapping[str, str]  # Docker secret name -> value
+    secret_params: frozenset[str]
+    template: Template
+
+
+@lru_cache(maxsize=256)
+def parse_template(text: str, source: str) -> Template:
+    """The template in ``text`` (cached: revisions share template texts)."""
+    return template_from_text(text, source=source)
+
+
+def build_stack(
+    inputs: StackInputs, *, library: Mapping[str, Modifier], stopped: bool = False
+) -> BuiltStack:
+    """Render a revision into the stack to deploy (``stopped``: every replica at zero)."""
+    template = parse_template(inputs.template_text, inputs.template_source)
+    attached = [
+        AttachedModifier(library[str(entry["id"])], dict(entry.get("values") or {}))
+        for entry in inputs.modifiers
+    ]
+    result = render(
+        template,
+        context=RenderContext(
+            app_name=inputs.app_name,
+            space_name=inputs.space_name,
+            space_domain=inputs.space_domain,
+        ),
+        values=inputs.values,
+        modifiers=attached,
+        library=library,
+    )
+    stack: dict[str, Any] = result.stack
+    secret_params = frozenset(
+        name for name, param in template.parameters.items() if param.type in SECRET_TYPES
+    )
+    secrets = _attach_secrets(stack, inputs.stack, secret_params, result.values)
+    spec_hash = hashlib.sha256(dump_stack(stack).encode()).hexdigest()[:16]
+    for service in stack["services"].values():
+        deploy = service.setdefault("deploy", {})
+        labels = deploy.setdefault("labels", {})
+        labels[APP_LABEL] = str(inputs.app_id)
+        labels[SPEC_LABEL] = spec_hash
+        labels[STATE_LABEL] = "stopped" if stopped else "running"
+        if stopped and deploy.get("mode") != "global":
+            deploy["replicas"] = 0
+    text = dump_stack(stack)
+    hidden = [str(result.values[name]) for name in secret_params if result.values.get(name)]
+    return BuiltStack(
+        yaml=text,
+        masked_yaml=mask(text, hidden),
+        spec_hash=spec_hash,
+        values=result.values,
+        secrets=secrets,
+        secret_params=secret_params,
+        template=template,
+    )
+
+
+def _attach_secrets(
+    stack: dict[str, Any],
+    stack_name: str,
+    params: frozenset[str],
+    values: Mapping[str, object],
+) -> dict[str, str]:
+    secrets: dict[str, str] = {}
+    for name in sorted(params):
+        value = str(values.get(name) or "")
+        digest = hashlib.sha256(value.encode()).hexdigest()[:12]
+        docker_name = f"{stack_name}_{name}_{digest}"
+        secrets[docker_name] = value
+        key = f"param-{name}"
+        stack.setdefault("secrets", {})[key] = {"external": True, "name": docker_name}
+        for service in stack["services"].values():
+            entries = service.setdefault("secrets", [])
+            entries.append({"source": key, "target": name})
+    return secrets
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret value (at least 4 characters) replaced by a mask."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        if len(secret) >= 4:
+            text = text.replace(secret.replace("$", "$$"), MASK).replace(secret, MASK)
+    return text
+
+
+__all__ = [
+    "APP_LABEL",
+    "MASK",
+    "SECRET_TYPES",
+    "SPEC_LABEL",
+    "STATE_LABEL",
+    "BuiltStack",
+    "StackInputs",
+    "build_stack",
+    "mask",
+    "parse_template",
+]

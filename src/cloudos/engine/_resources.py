@@ -1,0 +1,188 @@
+"""Networks, secrets and service operations the reconciler needs besides stacks."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+import docker
+from docker.errors import APIError, NotFound
+
+from cloudos.engine._stacks import INSTANCE_LABEL, _call, _ignore_missing
+from cloudos.errors import EnvironmentProblem
+
+log = logging.getLogger(__name__)
+
+
+def ensure_network(
+    client: docker.DockerClient, *, name: str, instance: str, labels: dict[str, str]
+) -> None:
+    """Create the overlay network ``name`` unless it exists."""
+    if _call(client.networks.list, names=[name]):
+        return
+    _call(
+        client.networks.create,
+        name,
+        driver="overlay",
+        attachable=True,
+        labels={**labels, INSTANCE_LABEL: instance},
+    )
+    log.info("created network %s", name)
+
+
+def remove_network(client: docker.DockerClient, *, name: str, instance: str) -> None:
+    """Remove this cloud's network ``name`` if it exists (never someone else's)."""
+    for network in _call(client.networks.list, names=[name]):
+        if (
+            network.name == name
+            and (network.attrs.get("Labels") or {}).get(INSTANCE_LABEL) == instance
+        ):
+            _ignore_missing(network.remove)
+
+
+def ensure_secret(
+    client: docker.DockerClient, *, name: str, data: str, instance: str, labels: dict[str, str]
+) -> None:
+    """Create secret ``name`` holding ``data`` unless it exists (secrets are immutable)."""
+    existing = _call(client.secrets.list, filters={"name": name})
+    if any(secret.name == name for secret in existing):
+        return
+    try:
+        client.secrets.create(
+            name=name, data=data.encode(), labels={**labels, INSTANCE_LABEL: instance}
+        )
+    except APIError as err:
+        if err.status_code == 409:  # created meanwhile: same name, same content
+            return
+        raise EnvironmentProblem(
+            f"could not create secret {name}: {err.explanation or err}"
+        ) from err
+
+
+def prune_secrets(
+    client: docker.DockerClient,
+    *,
+    label: tuple[str, str],
+    keep: Iterable[str],
+    instance: str,
+    wait: float = 0.0,
+) -> None:
+    """Remove this cloud's secrets carrying ``label`` that are not in ``keep``.
+
+    A secret still used by a task stays (for a later pass) unless ``wait`` seconds
+    are given for its tasks to go.
+    """
+    wanted = set(keep)
+    key, value = label
+    selector = {"label": [f"{key}={value}", f"{INSTANCE_LABEL}={instance}"]}
+    deadline = time.monotonic() + wait
+    for secret in _call(client.secrets.list, filters=selector):
+        if secret.name in wanted:
+            continue
+        while True:
+            try:
+                secret.remove()
+                break
+            except NotFound:
+                break
+            except APIError as err:
+                if "in use" not in str(err):
+                    raise EnvironmentProblem(
+                        f"could not remove secret {secret.name}: {err}"
+                    ) from err
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(0.5)
+
+
+def force_update(client: docker.DockerClient, *, service: str) -> None:
+    """Restart every task of ``service`` (like ``docker service update --force``)."""
+    try:
+        found: Any = client.services.get(service)  # type: ignore[no-untyped-call]
+        found.force_update()
+    except NotFound:
+        return
+    except APIError as err:
+        raise EnvironmentProblem(f"could not restart {service}: {err.explanation or err}") from err
+
+
+def service_logs(
+    client: docker.DockerClient,
+    *,
+    service: str,
+    tail: int | None = None,
+    since: datetime | None = None,
+    follow: bool = False,
+) -> Iterator[bytes]:
+    """The log stream of every task of ``service`` (stdout and stderr, with timestamps)."""
+    try:
+        found: Any = client.services.get(service)  # type: ignore[no-untyped-call]
+        stream: Iterator[bytes] = found.logs(
+            stdout=True,
+            stderr=True,
+            timestamps=True,
+            follow=follow,
+            tail=tail if tail is not None else "all",
+            since=since,
+        )
+    except NotFound:
+        return iter(())
+    except APIError as err:
+        raise EnvironmentProblem(
+            f"could not read logs of {service}: {err.explanation or err}"
+        ) from err
+    return stream
+
+
+def service_stats(client: docker.DockerClient, *, service: str) -> dict[str, float]:
+    """CPU (% of one core) and memory of the running containers of ``service`` on this node."""
+    cpu = 0.0
+    memory = 0.0
+    limit = 0.0
+    for container in _call(
+        client.containers.list, filters={"label": f"com.docker.swarm.service.name={service}"}
+    ):
+        try:
+            stats = container.stats(stream=False)
+        except (NotFound, APIError):
+            continue
+        cpu += _cpu_percent(stats)
+        memory_stats = stats.get("memory_stats") or {}
+        memory += float(memory_stats.get("usage") or 0) - float(
+            (memory_stats.get("stats") or {}).get("inactive_file") or 0
+        )
+        limit = max(limit, float(memory_stats.get("limit") or 0))
+    return {
+        "cpu_percent": round(cpu, 2),
+        "memory_bytes": max(memory, 0.0),
+        "memory_limit_bytes": limit,
+    }
+
+
+def _cpu_percent(stats: dict[str, object]) -> float:
+    cpu = stats.get("cpu_stats") or {}
+    pre = stats.get("precpu_stats") or {}
+    assert isinstance(cpu, dict)
+    assert isinstance(pre, dict)
+    total = float((cpu.get("cpu_usage") or {}).get("total_usage") or 0)
+    before = float((pre.get("cpu_usage") or {}).get("total_usage") or 0)
+    system = float(cpu.get("system_cpu_usage") or 0)
+    system_before = float(pre.get("system_cpu_usage") or 0)
+    cores = float(cpu.get("online_cpus") or 1)
+    if system - system_before <= 0:
+        return 0.0
+    return (total - before) / (system - system_before) * cores * 100.0
+
+
+__all__ = [
+    "ensure_network",
+    "ensure_secret",
+    "force_update",
+    "prune_secrets",
+    "remove_network",
+    "service_logs",
+    "service_stats",
+]

@@ -1,0 +1,522 @@
+"""REST API of spaces and apps (``/api/v1/spaces/...``)."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from cloudos.apps import AppManager, TemplateRef
+from cloudos.engine import ObservedStack, observe_stacks, service_logs, service_stats
+from cloudos.engine import force_update as engine_force_update
+from cloudos.errors import CloudOSError, InvalidInput
+from cloudos.spaces import create_space, list_spaces, remove_space
+from cloudos.store.models import App, AppEvent, AppRevision
+from cloudos.web._app import CurrentPrincipal, app_state
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/v1", tags=["apps"])
+
+
+class SpaceIn(BaseModel):
+    """A space to create."""
+
+    name: str
+    domain: str | None = None
+
+
+class SpaceOut(BaseModel):
+    """A space."""
+
+    name: str
+    domain: str
+    network: str
+    apps: int
+    created_at: datetime
+
+
+class ServiceOut(BaseModel):
+    """One service of an app, as last seen on the swarm."""
+
+    name: str
+    desired: int
+    running: int
+    health: str | None = None
+    error: str | None = None
+
+
+class AppOut(BaseModel):
+    """An app: desired and observed state."""
+
+    name: str
+    space: str
+    template_id: str
+    template_version: str
+    revision: int
+    desired_state: str
+    status: str
+    status_reason: str | None
+    status_since: datetime
+    services: list[ServiceOut]
+    urls: list[str]
+    created_at: datetime
+
+
+class InstallIn(BaseModel):
+    """An install request: a catalog template id, or a template's text."""
+
+    name: str
+    template: str | None = None
+    template_text: str | None = None
+    template_source: str | None = None
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class UpdateIn(BaseModel):
+    """An update: values to change (others keep theirs), optionally a new template."""
+
+    values: dict[str, Any] = Field(default_factory=dict)
+    template: str | None = None
+    template_text: str | None = None
+    template_source: str | None = None
+
+
+class RollbackIn(BaseModel):
+    """Which revision to go back to (default: the one before the current)."""
+
+    to: int | None = None
+
+
+class RevisionOut(BaseModel):
+    """One revision in an app's history."""
+
+    number: int
+    template_version: str
+    created_at: datetime
+    created_by: str | None
+    note: str
+    current: bool
+
+
+class RevisionDetail(RevisionOut):
+    """A revision with its values (secrets masked) and generated stack YAML."""
+
+    values: dict[str, Any]
+    stack_yaml: str
+
+
+class EventOut(BaseModel):
+    """A line of an app's timeline."""
+
+    at: datetime
+    kind: str
+    message: str
+
+
+class StatsOut(BaseModel):
+    """Live resource use of one service (containers on this node)."""
+
+    service: str
+    cpu_percent: float
+    memory_bytes: float
+    memory_limit_bytes: float
+
+
+def _manager(request: Request) -> AppManager:
+    manager: AppManager = app_state(request).apps
+    return manager
+
+
+def _template_ref(body: InstallIn | UpdateIn) -> TemplateRef | None:
+    if body.template_text is not None:
+        return TemplateRef(text=body.template_text, source=body.template_source)
+    if body.template:
+        return TemplateRef(catalog_id=body.template)
+    return None
+
+
+def _observe(request: Request) -> dict[str, ObservedStack]:
+    state = app_state(request)
+    try:
+        client = state.connect_engine()
+    except CloudOSError:
+        return {}
+    try:
+        return observe_stacks(client, instance=state.settings.instance_name)
+    except CloudOSError:
+        return {}
+    finally:
+        client.close()
+
+
+def _view(app: App, observed: dict[str, ObservedStack], version: str) -> AppOut:
+    stack = observed.get(app.stack)
+    services = []
+    urls: list[str] = []
+    if stack is not None:
+        prefix = f"{app.stack}_"
+        for service in stack.services:
+            services.append(
+                ServiceOut(
+                    name=service.name.removeprefix(prefix),
+                    desired=service.replicas if service.replicas is not None else service.running,
+                    running=service.running,
+                    health="starting" if service.starting else None,
+                    error=service.error,
+                )
+            )
+    return AppOut(
+        name=app.name,
+        space=app.space.name,
+        template_id=app.template_id,
+        template_version=version,
+        revision=app.revision,
+        desired_state=app.desired_state,
+        status=app.status,
+        status_reason=app.status_reason,
+        status_since=app.status_since,
+        services=services,
+        urls=urls,
+        created_at=app.created_at,
+    )
+
+
+def _revision_out(revision: AppRevision, app: App) -> RevisionOut:
+    return RevisionOut(
+        number=revision.number,
+        template_version=revision.template_version,
+        created_at=revision.created_at,
+        created_by=revision.created_by,
+        note=revision.note,
+        current=revision.number == app.revision,
+    )
+
+
+def _app_out(request: Request, space: str, name: str) -> AppOut:
+    manager = _manager(request)
+    observed = _observe(request)
+    with manager.database.session() as session:
+        app = manager.get(session, space, name)
+        version = manager.revision(session, app, app.revision).template_version
+        return _view(app, observed, version)
+
+
+# -- spaces ---------------------------------------------------------------------------
+
+
+@router.get("/spaces", response_model=list[SpaceOut])
+def spaces(request: Request, principal: CurrentPrincipal) -> list[SpaceOut]:
+    """Every space."""
+    state = app_state(request)
+    with state.database.session() as session:
+        return [
+            SpaceOut(
+                name=s.name,
+                domain=s.domain,
+                network=s.network,
+                apps=s.apps,
+                created_at=s.created_at,
+            )
+            for s in list_spaces(session, instance=state.settings.instance_name)
+            if not s.removing
+        ]
+
+
+@router.post("/spaces", response_model=SpaceOut, status_code=201)
+def space_create(body: SpaceIn, request: Request, principal: CurrentPrincipal) -> SpaceOut:
+    """Create a space (its network is created with its first app)."""
+    state = app_state(request)
+    with state.database.session() as session:
+        space = create_space(session, name=body.name, domain=body.domain)
+        network = f"{state.settings.instance_name}-{space.name}"
+        return SpaceOut(
+            name=space.name,
+            domain=space.domain,
+            network=network,
+            apps=0,
+            created_at=space.created_at,
+        )
+
+
+@router.delete("/spaces/{space}", status_code=204)
+def space_remove(
+    space: str, request: Request, principal: CurrentPrincipal, force: bool = False
+) -> Response:
+    """Remove a space; refused while apps remain unless ``force``."""
+    state = app_state(request)
+    with state.database.session() as session:
+        remove_space(session, name=space, force=force)
+    state.apps_wake()
+    return Response(status_code=204)
+
+
+# -- apps -----------------------------------------------------------------------------
+
+
+@router.get("/spaces/{space}/apps", response_model=list[AppOut])
+def apps(space: str, request: Request, principal: CurrentPrincipal) -> list[AppOut]:
+    """Apps of a space."""
+    manager = _manager(request)
+    observed = _observe(request)
+    with manager.database.session() as session:
+        found = manager.list_apps(session, space)
+        return [
+            _view(app, observed, manager.revision(session, app, app.revision).template_version)
+            for app in found
+        ]
+
+
+@router.post("/spaces/{space}/apps", response_model=AppOut, status_code=201)
+def app_install(
+    space: str, body: InstallIn, request: Request, principal: CurrentPrincipal
+) -> AppOut:
+    """Install an app from a template; the reconciler deploys it."""
+    ref = _template_ref(body)
+    if ref is None:
+        raise InvalidInput("give 'template' (a catalog id) or 'template_text'")
+    _manager(request).install(
+        space=space, name=body.name, template=ref, values=body.values, by=principal.username
+    )
+    return _app_out(request, space, body.name)
+
+
+@router.get("/spaces/{space}/apps/{name}", response_model=AppOut)
+def app_show(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
+    """One app with its services."""
+    return _app_out(request, space, name)
+
+
+@router.patch("/spaces/{space}/apps/{name}", response_model=AppOut)
+def app_update(
+    space: str, name: str, body: UpdateIn, request: Request, principal: CurrentPrincipal
+) -> AppOut:
+    """Change values and/or template: a new revision, rolled out by the reconciler."""
+    _manager(request).update(
+        space=space,
+        name=name,
+        values=body.values,
+        template=_template_ref(body),
+        by=principal.username,
+    )
+    return _app_out(request, space, name)
+
+
+@router.post("/spaces/{space}/apps/{name}/rollback", response_model=AppOut)
+def app_rollback(
+    space: str, name: str, body: RollbackIn, request: Request, principal: CurrentPrincipal
+) -> AppOut:
+    """Go back to an earlier revision (as a new revision)."""
+    _manager(request).rollback(space=space, name=name, to=body.to, by=principal.username)
+    return _app_out(request, space, name)
+
+
+@router.post("/spaces/{space}/apps/{name}/stop", response_model=AppOut)
+def app_stop(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
+    """Scale every service to zero (the revision remembers the replicas)."""
+    _manager(request).set_state(space=space, name=name, state="stopped")
+    return _app_out(request, space, name)
+
+
+@router.post("/spaces/{space}/apps/{name}/start", response_model=AppOut)
+def app_start(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
+    """Run the app again with its replicas."""
+    _manager(request).set_state(space=space, name=name, state="running")
+    return _app_out(request, space, name)
+
+
+@router.post("/spaces/{space}/apps/{name}/restart", response_model=AppOut)
+def app_restart(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
+    """Replace every task of every service."""
+    manager = _manager(request)
+    with manager.database.session() as session:
+        app = manager.get(session, space, name)
+        stack = app.stack
+        session.add(AppEvent(app=app, kind="restart", message=f"restart by {principal.username}"))
+    state = app_state(request)
+    client = state.connect_engine()
+    try:
+        for observed in (
+            observe_stacks(client, instance=state.settings.instance_name)
+            .get(stack, ObservedStack(stack, ()))
+            .services
+        ):
+            engine_force_update(client, service=observed.name)
+    finally:
+        client.close()
+    return _app_out(request, space, name)
+
+
+@router.delete("/spaces/{space}/apps/{name}", response_model=AppOut, status_code=202)
+def app_remove(
+    space: str, name: str, request: Request, principal: CurrentPrincipal, purge: bool = False
+) -> AppOut:
+    """Remove an app (volumes kept unless ``purge``); GET answers 404 once it is gone."""
+    out = _app_out(request, space, name)
+    _manager(request).remove(space=space, name=name, purge=purge)
+    return out.model_copy(update={"status": "removing", "desired_state": "removed"})
+
+
+@router.get("/spaces/{space}/apps/{name}/revisions", response_model=list[RevisionOut])
+def app_revisions(
+    space: str, name: str, request: Request, principal: CurrentPrincipal
+) -> list[RevisionOut]:
+    """The app's history, oldest first."""
+    manager = _manager(request)
+    with manager.database.session() as session:
+        app = manager.get(session, space, name)
+        return [_revision_out(r, app) for r in app.revisions]
+
+
+@router.get("/spaces/{space}/apps/{name}/revisions/{number}", response_model=RevisionDetail)
+def app_revision(
+    space: str, name: str, number: int, request: Request, principal: CurrentPrincipal
+) -> RevisionDetail:
+    """One revision with its values (secrets masked) and its stack YAML."""
+    manager = _manager(request)
+    with manager.database.session() as session:
+        app = manager.get(session, space, name)
+        revision = manager.revision(session, app, number)
+        return RevisionDetail(
+            **_revision_out(revision, app).model_dump(),
+            values=manager.revision_values(revision),
+            stack_yaml=revision.stack_yaml,
+        )
+
+
+@router.get("/spaces/{space}/apps/{name}/events", response_model=list[EventOut])
+def app_events(
+    space: str,
+    name: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[EventOut]:
+    """The newest events, oldest first."""
+    manager = _manager(request)
+    with manager.database.session() as session:
+        app = manager.get(session, space, name)
+        events = app.events[-limit:]
+        return [EventOut(at=e.at, kind=e.kind, message=e.message) for e in events]
+
+
+@router.get("/spaces/{space}/apps/{name}/stats", response_model=list[StatsOut])
+def app_stats(
+    space: str, name: str, request: Request, principal: CurrentPrincipal
+) -> list[StatsOut]:
+    """CPU and memory per service, now."""
+    state = app_state(request)
+    manager = _manager(request)
+    with manager.database.session() as session:
+        stack = manager.get(session, space, name).stack
+    client = state.connect_engine()
+    try:
+        observed = observe_stacks(client, instance=state.settings.instance_name).get(stack)
+        services = [s.name for s in observed.services] if observed else []
+        return [
+            StatsOut(
+                service=service.removeprefix(f"{stack}_"), **service_stats(client, service=service)
+            )
+            for service in services
+        ]
+    finally:
+        client.close()
+
+
+@router.get("/spaces/{space}/apps/{name}/logs", response_class=StreamingResponse)
+def app_logs(
+    space: str,
+    name: str,
+    request: Request,
+    principal: CurrentPrincipal,
+    tail: Annotated[int | None, Query(ge=0, le=100_000)] = 100,
+    since: str | None = None,
+    follow: bool = False,
+    service: str | None = None,
+) -> StreamingResponse:
+    """Log lines of the app's services (``service | line``), streamed; ``follow`` keeps it open."""
+    state = app_state(request)
+    manager = _manager(request)
+    with manager.database.session() as session:
+        stack = manager.get(session, space, name).stack
+    start = _parse_since(since)
+    client = state.connect_engine()
+    observed = observe_stacks(client, instance=state.settings.instance_name).get(stack)
+    names = [s.name for s in observed.services] if observed else []
+    if service is not None:
+        wanted = f"{stack}_{service}"
+        if wanted not in names:
+            client.close()
+            raise InvalidInput(f"app {name!r} has no service {service!r}")
+        names = [wanted]
+    return StreamingResponse(
+        _merged_logs(client, names, prefix=f"{stack}_", tail=tail, since=start, follow=follow),
+        media_type="text/plain; charset=utf-8",
+    )
+
+
+def _parse_since(since: str | None) -> datetime | None:
+    if since is None:
+        return None
+    try:
+        return datetime.now(UTC) - timedelta(seconds=float(since))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(since)
+    except ValueError as err:
+        raise InvalidInput(f"since={since!r}: give seconds or an RFC 3339 time") from err
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _merged_logs(
+    client: Any,
+    services: list[str],
+    *,
+    prefix: str,
+    tail: int | None,
+    since: datetime | None,
+    follow: bool,
+) -> Iterator[bytes]:
+    lines: queue.Queue[bytes | None] = queue.Queue(maxsize=1000)
+
+    def pump(service: str) -> None:
+        label = service.removeprefix(prefix).encode()
+        pending = b""
+        try:
+            for chunk in service_logs(
+                client, service=service, tail=tail, since=since, follow=follow
+            ):
+                pending += chunk
+                *complete, pending = pending.split(b"\n")
+                for line in complete:
+                    lines.put(label + b" | " + line + b"\n")
+            if pending:
+                lines.put(label + b" | " + pending + b"\n")
+        except Exception as err:  # a broken stream ends this service's lines, not the response
+            log.debug("log stream of %s ended: %s", service, err)
+        finally:
+            lines.put(None)
+
+    for service in services:
+        threading.Thread(target=pump, args=(service,), daemon=True).start()
+    remaining = len(services)
+    try:
+        while remaining:
+            line = lines.get()
+            if line is None:
+                remaining -= 1
+                continue
+            yield line
+    finally:
+        client.close()
+
+
+__all__ = ["router"]

@@ -1,0 +1,142 @@
+"""App lifecycle on the real swarm: install, update, automatic and manual rollback,
+stop/start, remove with and without purge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import ControlPlane
+from tests.helpers import free_port, wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+HELLO = (Path(__file__).parent / "apps" / "hello.yaml").read_text()
+
+
+def page(port: int) -> str | None:
+    """The app's page, or None when nothing answers."""
+    try:
+        response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+    except httpx.HTTPError:
+        return None
+    return response.text.strip() if response.status_code == 200 else None
+
+
+def install(plane: ControlPlane, name: str, **values: object) -> httpx.Response:
+    return plane.api.post(
+        "/spaces/default/apps",
+        json={
+            "name": name,
+            "template_text": HELLO,
+            "template_source": "hello.yaml",
+            "values": values,
+        },
+    )
+
+
+def test_lifecycle(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    port = free_port()
+    created = install(plane, "hello", http_port=port, message="first: {#} $x")
+    assert created.status_code == 201, created.text
+    assert created.json()["revision"] == 1
+
+    plane.wait_status("hello", {"running"})
+    wait_until(lambda: page(port) == "first: {#} $x", what="page of revision 1")
+
+    # Update one parameter: a rolling update to revision 2, other values kept.
+    updated = plane.api.patch("/spaces/default/apps/hello", json={"values": {"message": "second"}})
+    assert updated.status_code == 200, updated.text
+    assert updated.json()["revision"] == 2
+    wait_until(lambda: page(port) == "second", timeout=90, what="page of revision 2")
+    plane.wait_status("hello", {"running"}, revision=2)
+
+    # An update whose health check fails is rolled back by the swarm, and said so.
+    broken = plane.api.patch(
+        "/spaces/default/apps/hello",
+        json={"values": {"health_path": "/missing", "message": "third"}},
+    )
+    assert broken.json()["revision"] == 3
+    app = plane.wait_status("hello", {"rolled back"}, timeout=180)
+    assert "rolled back" in app["status_reason"]
+    wait_until(lambda: page(port) == "second", timeout=60, what="old revision serving again")
+
+    # Manual rollback to revision 1: a new revision 4 with revision 1's configuration.
+    back = plane.api.post("/spaces/default/apps/hello/rollback", json={"to": 1})
+    assert back.json()["revision"] == 4
+    wait_until(lambda: page(port) == "first: {#} $x", timeout=90, what="revision 1 serving again")
+    plane.wait_status("hello", {"running"}, revision=4)
+    revisions = plane.api.get("/spaces/default/apps/hello/revisions").json()
+    assert [r["number"] for r in revisions] == [1, 2, 3, 4]
+    assert revisions[-1]["note"] == "rollback to revision 1"
+    detail = plane.api.get("/spaces/default/apps/hello/revisions/1").json()
+    assert detail["values"]["password"] == "********"
+    assert "MESSAGE: 'first: {#} $$x'" in detail["stack_yaml"]
+
+    # Stop scales to zero and start brings the replicas back.
+    plane.api.post("/spaces/default/apps/hello/stop")
+    plane.wait_status("hello", {"stopped"})
+    wait_until(lambda: page(port) is None, what="stopped app stops answering")
+    plane.api.post("/spaces/default/apps/hello/start")
+    plane.wait_status("hello", {"running"})
+    wait_until(lambda: page(port) == "first: {#} $x", what="started app answers")
+
+    events = [e["kind"] for e in plane.api.get("/spaces/default/apps/hello/events").json()]
+    assert {"install", "update", "rollback", "deploy", "status"} <= set(events)
+
+    # Remove without purge: the app goes, its volume stays.
+    volume = f"{plane.instance}-default-hello_data"
+    assert plane.docker.volumes.get(volume)
+    assert plane.api.delete("/spaces/default/apps/hello").status_code == 202
+    wait_until(
+        lambda: plane.api.get("/spaces/default/apps/hello").status_code == 404,
+        timeout=90,
+        what="app gone",
+    )
+    wait_until(lambda: page(port) is None, what="removed app stops answering")
+    assert plane.docker.volumes.get(volume)
+    # Secrets are copies of values that went with the app: they go too.
+    assert not plane.docker.secrets.list(filters={"name": f"{plane.instance}-default-hello_"})
+
+
+def test_remove_with_purge_drops_volumes_and_secrets(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    port = free_port()
+    assert install(plane, "gone", http_port=port).status_code == 201
+    plane.wait_status("gone", {"running"})
+    volume = f"{plane.instance}-default-gone_data"
+    assert plane.docker.volumes.get(volume)
+    stack_secrets = plane.docker.secrets.list(filters={"name": f"{plane.instance}-default-gone_"})
+    assert stack_secrets, "the password parameter is handed over as a Docker secret"
+    assert (
+        plane.api.delete("/spaces/default/apps/gone", params={"purge": "true"}).status_code == 202
+    )
+    wait_until(
+        lambda: plane.api.get("/spaces/default/apps/gone").status_code == 404,
+        timeout=90,
+        what="app gone",
+    )
+    wait_until(
+        lambda: not plane.docker.volumes.list(filters={"name": volume}), what="volume purged"
+    )
+    assert not plane.docker.secrets.list(filters={"name": f"{plane.instance}-default-gone_"})
+
+
+def test_missing_image_fails_with_the_reason(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    created = install(plane, "broken", http_port=free_port(), image="cloudos/does-not-exist:1")
+    assert created.status_code == 201
+    app = plane.wait_status("broken", {"failed"}, timeout=60)
+    assert "cloudos/does-not-exist:1" in app["status_reason"]
+
+
+def test_invalid_values_deploy_nothing(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    response = install(plane, "bad", http_port="not-a-port")
+    assert response.status_code == 422
+    assert "http_port" in response.json()["detail"]
+    assert plane.api.get("/spaces/default/apps/bad").status_code == 404
+    assert plane.api.get("/spaces/default/apps").json() == []
