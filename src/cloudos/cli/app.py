@@ -159,7 +159,7 @@ def wait_for_app(
                     reason = app_data.get("status_reason") or "no reason given"
                     raise CloudOSError(f"app {name} {status}: {reason}")
             if line != shown:
-                err_console.print(f"[dim]•[/] {line}", highlight=False, markup=False)
+                err_console.print(f"• {line}", highlight=False, markup=False)
                 spinner.update(Text(line))
                 shown = line
             if time.monotonic() >= deadline:
