@@ -51,9 +51,9 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet uv==$(UV_VERSION)
 
+# --inexact: `make up` in a development checkout must not strip the test tools.
 $(VENV)/.runtime: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --no-dev
-	rm -f $(VENV)/.dev
+	$(UV) sync --frozen --no-dev --inexact
 	touch $@
 
 $(VENV)/.dev: $(UV) uv.lock pyproject.toml
