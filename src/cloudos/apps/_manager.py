@@ -105,6 +105,12 @@ class AppManager:
                 state = "is being removed" if existing.desired_state == "removed" else "exists"
                 raise Conflict(f"app {name!r} already {state} in space {space!r}")
             stack = stack_name(self.instance, space, name)
+            # '-' may be in space and app names: "a-b"/"c" and "a"/"b-c" share a stack.
+            if session.scalar(select(App.id).where(App.stack == stack)) is not None:
+                raise Conflict(
+                    f"app {name!r} in space {space!r} would use stack {stack!r}, which "
+                    "another app already uses: choose another name"
+                )
             parsed = parse_template(text, source)
             longest = max(len(service) for service in parsed.services)
             if len(stack) + 1 + longest > MAX_SERVICE_NAME:
