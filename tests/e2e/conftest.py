@@ -51,7 +51,10 @@ class ControlPlane:
 
     def start(self) -> None:
         """Start serving and wait until it answers."""
-        self.log = (self.data_dir.parent / f"{self.instance}.log").open("w")
+        if hasattr(self, "api"):
+            self.api.close()
+            self.log.close()
+        self.log = (self.data_dir.parent / f"{self.instance}.log").open("a")
         self.process = subprocess.Popen(
             [
                 sys.executable,

@@ -3,6 +3,8 @@ stop/start, remove with and without purge."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -140,3 +142,62 @@ def test_invalid_values_deploy_nothing(control_plane: ControlPlane) -> None:
     assert "http_port" in response.json()["detail"]
     assert plane.api.get("/spaces/default/apps/bad").status_code == 404
     assert plane.api.get("/spaces/default/apps").json() == []
+
+
+def test_adopt_an_existing_stack_keeps_its_data(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    plane = control_plane
+    port = free_port()
+    stack = f"hand{plane.instance[-6:]}"
+    compose = tmp_path / "stack.yml"
+    compose.write_text(
+        f"""
+version: "3.8"
+services:
+  web:
+    image: cloudos/static:0.1
+    ports: [{{target: 8080, published: {port}, mode: host}}]
+    volumes: [site:/srv/www]
+    deploy: {{endpoint_mode: dnsrr}}
+volumes:
+  site: {{}}
+"""
+    )
+    try:
+        subprocess.run(
+            ["docker", "stack", "deploy", "--resolve-image", "never", "-c", str(compose), stack],
+            check=True,
+            capture_output=True,
+        )
+        label = {"label": f"com.docker.swarm.service.name={stack}_web"}
+        wait_until(lambda: bool(plane.docker.containers.list(filters=label)), what="hand-made task")
+        container = plane.docker.containers.list(filters=label)[0]
+        container.exec_run(["sh", "-c", "echo kept-data > /srv/www/index.html"], user="0")
+        wait_until(lambda: page(port) == "kept-data", what="hand-made stack serving")
+
+        listed = plane.api.get("/stacks/unmanaged").json()
+        assert {"name": stack, "services": [f"{stack}_web"]} in listed
+        # A few reconcile passes later it is still untouched.
+        time.sleep(3)
+        spec = plane.docker.services.get(f"{stack}_web").attrs["Spec"]
+        assert "io.cloudos.instance" not in spec["Labels"]
+
+        adopted = plane.api.post("/spaces/default/adopt", json={"stack": stack, "name": "adopted"})
+        assert adopted.status_code == 201, adopted.text
+        plane.wait_status("adopted", {"running"})
+        wait_until(
+            lambda: (
+                plane.docker.services.get(f"{stack}_web")
+                .attrs["Spec"]["Labels"]
+                .get("io.cloudos.instance")
+                == plane.instance
+            ),
+            what="adopted stack labelled as ours",
+        )
+        wait_until(lambda: page(port) == "kept-data", timeout=60, what="same data after adoption")
+        assert stack not in [s["name"] for s in plane.api.get("/stacks/unmanaged").json()]
+        revision = plane.api.get("/spaces/default/apps/adopted/revisions/1").json()
+        assert "cloudos/static:0.1" in revision["stack_yaml"]
+    finally:
+        subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -224,6 +225,52 @@ class AppManager:
             number = app.revision
         self._wake()
         return number
+
+    def adopt(
+        self,
+        *,
+        space: str,
+        name: str,
+        stack: str,
+        document: Mapping[str, Any],
+        by: str | None = None,
+    ) -> int:
+        """Take over an existing stack as app ``name``; it keeps its stack name and data."""
+        if not APP_NAME.fullmatch(name):
+            raise InvalidInput(f"app name {name!r}: use 1-24 lower-case letters, digits and '-'")
+        text = yaml.safe_dump(dict(document), sort_keys=False, default_flow_style=False)
+        source = f"<adopted stack {stack}>"
+        parsed = parse_template(text, source)
+        with self.database.session() as session:
+            found = get_space(session, space)
+            if session.scalar(select(App).where(App.space_id == found.id, App.name == name)):
+                raise Conflict(f"app {name!r} already exists in space {space!r}")
+            if session.scalar(select(App).where(App.stack == stack)):
+                raise Conflict(f"stack {stack!r} is already an app of this cloud")
+            app = App(space=found, name=name, stack=stack, template_id=parsed.id, adopted=True)
+            session.add(app)
+            session.flush()
+            modifiers: list[dict[str, Any]] = [
+                {
+                    "id": "org.cloudos.space-network",
+                    "values": {"network": network_name(self.instance, found.name)},
+                },
+                {"id": "org.cloudos.ownership", "values": {}},
+            ]
+            self._add_revision(
+                session,
+                app,
+                text=text,
+                source=source,
+                values={},
+                modifiers=modifiers,
+                by=by,
+                note=f"adopted stack {stack}",
+            )
+            _event(session, app, "adopt", f"adopted stack {stack} as revision 1")
+            app_id = app.id
+        self._wake()
+        return app_id
 
     def set_state(self, *, space: str, name: str, state: str) -> None:
         """Stop (scale to zero) or start an app."""

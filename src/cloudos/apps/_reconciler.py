@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import docker
@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cloudos.apps._manager import AppManager
 from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan, derive_status, plan
-from cloudos.apps._stack import APP_LABEL
+from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import (
     ObservedStack,
     deploy_stack,
@@ -88,6 +88,7 @@ class Reconciler:
         with self.database.session() as session:
             desired = self._desired(session)
         report.actions = plan(list(desired.values()), observed)
+        failed: set[int] = set()
         for action in report.actions:
             try:
                 self._execute(action)
@@ -96,13 +97,14 @@ class Reconciler:
                 log.warning("%s failed: %s", action, err)
                 if not isinstance(action, RemoveOrphan):
                     self._record_failure(action.app_id, str(err))
+                    failed.add(action.app_id)
         if report.actions:
             observed = {
                 name: stack
                 for name, stack in observe_stacks(self.client, instance=self.instance).items()
                 if stack.label(APP_LABEL) is not None
             }
-        self._record_status(desired, observed)
+        self._record_status(desired, observed, failed=failed)
         self._finish_spaces()
         return report
 
@@ -154,6 +156,7 @@ class Reconciler:
             network = network_name(self.instance, app.space.name)
             labels = {APP_LABEL: str(app.id)}
             number = app.revision
+            adopted = app.adopted
         ensure_network(
             self.client, name=network, instance=self.instance, labels={"io.cloudos.space": network}
         )
@@ -165,6 +168,7 @@ class Reconciler:
             compose_yaml=built.yaml,
             instance=self.instance,
             docker_host=self._docker_host,
+            adopt=adopted,
         )
         prune_secrets(
             self.client,
@@ -211,18 +215,30 @@ class Reconciler:
                 session.add(AppEvent(app=app, kind="failed", message=reason))
 
     def _record_status(
-        self, desired: dict[int, DesiredApp], observed: dict[str, ObservedStack]
+        self,
+        desired: dict[int, DesiredApp],
+        observed: dict[str, ObservedStack],
+        *,
+        failed: set[int],
     ) -> None:
         now = utcnow()
         with self.database.session() as session:
             apps = session.scalars(select(App).where(App.id.in_(desired))).all()
             for app in apps:
                 want = desired[app.id]
-                if want.state == "removed":
-                    continue
-                status = derive_status(
-                    want, observed.get(app.stack), deployed_at=app.deployed_at, now=now
-                )
+                if want.state == "removed" or app.id in failed:
+                    continue  # a failed action's reason is the status until it succeeds
+                stack = observed.get(app.stack)
+                if (
+                    stack is not None
+                    and app.attempted_spec != want.target
+                    and f"{stack.label(SPEC_LABEL)}:{stack.label(STATE_LABEL)}" == want.target
+                ):
+                    # Deployed, but the process died before recording it: record it now,
+                    # so a later rollback by the swarm is recognised as one.
+                    app.attempted_spec, app.deployed_at = want.target, now
+                    want = replace(want, attempted=want.target)
+                status = derive_status(want, stack, deployed_at=app.deployed_at, now=now)
                 if (
                     status.status == "deploying"
                     and app.status == "failed"

@@ -113,8 +113,21 @@ def find_stack(client: docker.DockerClient, name: str) -> StackInfo | None:
     return next((stack for stack in list_stacks(client) if stack.name == name), None)
 
 
-def _check_ownership(client: docker.DockerClient, name: str, instance: str) -> StackInfo | None:
+def inspect_stack(
+    client: docker.DockerClient, name: str
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """The raw service specs of stack ``name`` and a network id -> name map."""
+    services = _call(client.api.services, filters={"label": f"{NAMESPACE_LABEL}={name}"})
+    networks = {str(n["Id"]): str(n["Name"]) for n in _call(client.api.networks)}
+    return list(services), networks
+
+
+def _check_ownership(
+    client: docker.DockerClient, name: str, instance: str, *, adopt: bool = False
+) -> StackInfo | None:
     stack = find_stack(client, name)
+    if stack is not None and adopt and stack.instance is None:
+        return stack  # taking over a stack nobody in Cloud OS owns, as asked explicitly
     if stack is not None and not stack.owned_by(instance):
         owner = f"cloud {stack.instance!r}" if stack.instance else "nobody in Cloud OS"
         raise Conflict(
@@ -141,9 +154,13 @@ def deploy_stack(
     instance: str,
     docker_host: str | None = None,
     prune: bool = True,
+    adopt: bool = False,
 ) -> None:
-    """Create or update stack ``name`` from ``compose_yaml``, labelled as this cloud's."""
-    _check_ownership(client, name, instance)
+    """Create or update stack ``name`` from ``compose_yaml``, labelled as this cloud's.
+
+    ``adopt`` allows taking over a stack no cloud owns (never another cloud's).
+    """
+    _check_ownership(client, name, instance, adopt=adopt)
     labelled = label_stack(compose_yaml, instance=instance)
     binary, env = docker_cli(docker_host)
     # Images are built locally and may not exist in any registry: never resolve them.
@@ -265,6 +282,7 @@ __all__ = [
     "deploy_stack",
     "docker_cli",
     "find_stack",
+    "inspect_stack",
     "label_stack",
     "list_stacks",
     "remove_stack",

@@ -14,9 +14,18 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from cloudos.apps import AppManager, TemplateRef
-from cloudos.engine import ObservedStack, observe_stacks, service_logs, service_stats
+from cloudos.apps._adopt import template_from_services
+from cloudos.engine import (
+    ObservedStack,
+    find_stack,
+    inspect_stack,
+    list_stacks,
+    observe_stacks,
+    service_logs,
+    service_stats,
+)
 from cloudos.engine import force_update as engine_force_update
-from cloudos.errors import CloudOSError, InvalidInput
+from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
 from cloudos.spaces import create_space, list_spaces, remove_space
 from cloudos.store.models import App, AppEvent, AppRevision
 from cloudos.web._app import CurrentPrincipal, app_state
@@ -119,6 +128,20 @@ class EventOut(BaseModel):
     at: datetime
     kind: str
     message: str
+
+
+class UnmanagedStack(BaseModel):
+    """A stack on the engine that no cloud owns: it can be adopted."""
+
+    name: str
+    services: list[str]
+
+
+class AdoptIn(BaseModel):
+    """Which stack to adopt, and the app name it gets."""
+
+    stack: str
+    name: str
 
 
 class StatsOut(BaseModel):
@@ -362,6 +385,40 @@ def app_remove(
     out = _app_out(request, space, name)
     _manager(request).remove(space=space, name=name, purge=purge)
     return out.model_copy(update={"status": "removing", "desired_state": "removed"})
+
+
+@router.get("/stacks/unmanaged", response_model=list[UnmanagedStack])
+def unmanaged_stacks(request: Request, principal: CurrentPrincipal) -> list[UnmanagedStack]:
+    """Stacks no cloud owns; Cloud OS never touches them unless one is adopted."""
+    client = app_state(request).connect_engine()
+    try:
+        return [
+            UnmanagedStack(name=stack.name, services=list(stack.services))
+            for stack in list_stacks(client)
+            if stack.instance is None
+        ]
+    finally:
+        client.close()
+
+
+@router.post("/spaces/{space}/adopt", response_model=AppOut, status_code=201)
+def adopt(space: str, body: AdoptIn, request: Request, principal: CurrentPrincipal) -> AppOut:
+    """Take over an unmanaged stack as an app of ``space``."""
+    client = app_state(request).connect_engine()
+    try:
+        stack = find_stack(client, body.stack)
+        if stack is None:
+            raise NotFound(f"stack {body.stack!r} does not exist")
+        if stack.instance is not None:
+            raise Conflict(f"stack {body.stack!r} belongs to cloud {stack.instance!r}")
+        services, networks = inspect_stack(client, body.stack)
+    finally:
+        client.close()
+    document = template_from_services(body.stack, services, networks)
+    _manager(request).adopt(
+        space=space, name=body.name, stack=body.stack, document=document, by=principal.username
+    )
+    return _app_out(request, space, body.name)
 
 
 @router.get("/spaces/{space}/apps/{name}/revisions", response_model=list[RevisionOut])
