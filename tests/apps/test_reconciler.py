@@ -1,0 +1,254 @@
+"""Reconciler.run_once around a fake swarm: commits, crashes and failures of one app.
+
+The fake only stands in for the engine calls so the code around them can be tested in
+milliseconds; tests/e2e/test_apps.py proves the real thing on the real swarm.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from cloudos.apps import AppManager, Deploy, Reconciler, Remove
+from cloudos.apps import _reconciler as reconciler_module
+from cloudos.engine import ObservedService, ObservedStack
+from cloudos.errors import EnvironmentProblem
+from cloudos.store.models import App, AppEvent
+from tests.apps.conftest import hello
+
+
+class Crash(BaseException):
+    """The process dies here (like kill -9): nothing after it runs, nothing catches it."""
+
+
+class FakeSwarm:
+    """Stacks deployed from YAML; every task runs at once unless told otherwise."""
+
+    def __init__(self) -> None:
+        self.stacks: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[str, str] = {}
+        self.networks: set[str] = set()
+        self.deploys: list[str] = []
+        self.fail_deploy: set[str] = set()
+        self.crash_after_deploy = False
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        for name in (
+            "observe_stacks",
+            "deploy_stack",
+            "ensure_network",
+            "ensure_secret",
+            "prune_secrets",
+            "remove_stack",
+            "remove_network",
+        ):
+            monkeypatch.setattr(reconciler_module, name, getattr(self, name))
+
+    def observe_stacks(self, client: object, *, instance: str) -> dict[str, ObservedStack]:
+        return {
+            name: ObservedStack(
+                name,
+                tuple(
+                    ObservedService(
+                        f"{name}_{service}",
+                        replicas=spec["deploy"].get("replicas", 1),
+                        running=spec["deploy"].get("replicas", 1),
+                        starting=0,
+                        labels=dict(spec["deploy"]["labels"]),
+                    )
+                    for service, spec in sorted(stack["services"].items())
+                ),
+            )
+            for name, stack in sorted(self.stacks.items())
+        }
+
+    def deploy_stack(self, client: object, *, name: str, compose_yaml: str, **_: object) -> None:
+        if name in self.fail_deploy:
+            raise EnvironmentProblem(f"deploying stack {name!r} failed: image not found")
+        self.stacks[name] = yaml.safe_load(compose_yaml)
+        self.deploys.append(name)
+        if self.crash_after_deploy:
+            self.crash_after_deploy = False
+            raise Crash
+
+    def ensure_network(self, client: object, *, name: str, **_: object) -> None:
+        self.networks.add(name)
+
+    def ensure_secret(self, client: object, *, name: str, data: str, **_: object) -> None:
+        self.secrets[name] = data
+
+    def prune_secrets(self, client: object, *, keep: object, **_: object) -> None:
+        return None
+
+    def remove_stack(self, client: object, *, name: str, **_: object) -> bool:
+        return self.stacks.pop(name, None) is not None
+
+    def remove_network(self, client: object, *, name: str, **_: object) -> None:
+        self.networks.discard(name)
+
+
+@pytest.fixture
+def swarm(monkeypatch: pytest.MonkeyPatch) -> FakeSwarm:
+    fake = FakeSwarm()
+    fake.install(monkeypatch)
+    return fake
+
+
+@pytest.fixture
+def reconciler(manager: AppManager) -> Reconciler:
+    return Reconciler(manager=manager, connect_engine=lambda: object())  # type: ignore[arg-type,return-value]
+
+
+def install(manager: AppManager, name: str, port: int = 8080) -> int:
+    return manager.install(space="default", name=name, template=hello(), values={"http_port": port})
+
+
+def row(manager: AppManager, name: str) -> App:
+    with manager.database.session() as session:
+        return manager.get(session, "default", name)
+
+
+def test_a_pass_deploys_records_the_attempt_and_the_status(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    install(manager, "web")
+    report = reconciler.run_once()
+    assert report.actions == [Deploy(1, "t-default-web", stopped=False)]
+    assert report.errors == []
+    app = row(manager, "web")
+    with manager.database.session() as session:
+        spec = manager.revision(session, app, 1).spec_hash
+    assert app.attempted_spec == f"{spec}:running"
+    assert app.deployed_at is not None
+    assert (app.status, app.status_reason) == ("running", None)
+    assert swarm.networks == {"t-default"}
+    assert list(swarm.secrets) == [
+        s["name"] for s in swarm.stacks["t-default-web"]["secrets"].values()
+    ]
+    # Level-triggered: a second pass has nothing to do and records nothing new.
+    with manager.database.session() as session:
+        events = session.scalars(select(AppEvent.id)).all()
+    assert reconciler.run_once().actions == []
+    with manager.database.session() as session:
+        assert session.scalars(select(AppEvent.id)).all() == events
+    assert swarm.deploys == ["t-default-web"]
+
+
+def test_a_crash_right_after_deploying_is_finished_by_the_next_pass(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    install(manager, "web")
+    swarm.crash_after_deploy = True
+    with pytest.raises(Crash):
+        reconciler.run_once()
+    assert row(manager, "web").attempted_spec is None  # the crash came before the record
+    report = reconciler.run_once()
+    assert report.actions == [], "the stack already carries the target: no second deploy"
+    app = row(manager, "web")
+    assert app.status == "running"
+    assert app.attempted_spec is not None
+    assert app.attempted_spec.endswith(":running")
+    assert app.deployed_at is not None
+    assert swarm.deploys == ["t-default-web"]
+
+
+def test_a_crash_mid_update_converges_and_keeps_one_stack(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    install(manager, "web")
+    reconciler.run_once()
+    manager.update(space="default", name="web", values={"message": "two"})
+    swarm.crash_after_deploy = True
+    with pytest.raises(Crash):
+        reconciler.run_once()
+    reconciler.run_once()
+    app = row(manager, "web")
+    with manager.database.session() as session:
+        spec = manager.revision(session, app, 2).spec_hash
+    assert (app.revision, app.status, app.attempted_spec) == (2, "running", f"{spec}:running")
+    assert swarm.stacks["t-default-web"]["services"]["web"]["environment"]["MESSAGE"] == "two"
+    assert list(swarm.stacks) == ["t-default-web"]
+
+
+def test_one_failing_app_does_not_stop_the_others(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    for number, name in enumerate(["alpha", "broken", "gamma"]):
+        install(manager, name, port=8080 + number)
+    swarm.fail_deploy = {"t-default-broken"}
+    report = reconciler.run_once()
+    assert len(report.actions) == 3
+    assert report.errors == ["deploying stack 't-default-broken' failed: image not found"]
+    assert sorted(swarm.stacks) == ["t-default-alpha", "t-default-gamma"]
+    assert row(manager, "alpha").status == "running"
+    assert row(manager, "gamma").status == "running"
+    broken = row(manager, "broken")
+    assert broken.status == "failed"
+    assert broken.status_reason == "deploying stack 't-default-broken' failed: image not found"
+    # It is retried each pass, and converges once the cause is gone.
+    swarm.fail_deploy.clear()
+    assert reconciler.run_once().actions == [Deploy(2, "t-default-broken", stopped=False)]
+    assert row(manager, "broken").status == "running"
+
+
+def test_a_failed_update_keeps_failed_instead_of_flapping_to_running(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    install(manager, "web")
+    reconciler.run_once()
+    manager.update(space="default", name="web", values={"message": "two"})
+    swarm.fail_deploy = {"t-default-web"}
+    for _ in range(3):
+        reconciler.run_once()
+        app = row(manager, "web")
+        assert (app.status, app.status_reason) == (
+            "failed",
+            "deploying stack 't-default-web' failed: image not found",
+        )
+    with manager.database.session() as session:
+        kinds = session.scalars(select(AppEvent.message).where(AppEvent.kind == "status")).all()
+    assert kinds.count("running -> failed") <= 1
+    assert not any(message.startswith("failed -> ") for message in kinds)
+
+
+def test_stop_start_and_remove_with_purge(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    install(manager, "web")
+    reconciler.run_once()
+    manager.set_state(space="default", name="web", state="stopped")
+    assert reconciler.run_once().actions == [Deploy(1, "t-default-web", stopped=True)]
+    assert swarm.stacks["t-default-web"]["services"]["web"]["deploy"]["replicas"] == 0
+    assert row(manager, "web").status == "stopped"
+    manager.set_state(space="default", name="web", state="running")
+    reconciler.run_once()
+    assert row(manager, "web").status == "running"
+    manager.remove(space="default", name="web", purge=True)
+    assert reconciler.run_once().actions == [Remove(1, "t-default-web", purge=True)]
+    assert swarm.stacks == {}
+    with manager.database.session() as session:
+        assert session.scalars(select(App)).all() == []
+    assert reconciler.run_once().actions == []
+
+
+def test_orphans_go_and_removed_spaces_are_finished(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+) -> None:
+    from cloudos.spaces import create_space, remove_space
+
+    with manager.database.session() as session:
+        create_space(session, name="shop")
+    manager.install(space="shop", name="web", template=hello(), values={"http_port": 1})
+    reconciler.run_once()
+    assert swarm.networks == {"t-shop"}
+    swarm.stacks["t-default-lost"] = dict(swarm.stacks["t-shop-web"])  # a crash's leftover
+    with manager.database.session() as session:
+        remove_space(session, name="shop", force=True)
+    reconciler.run_once()
+    assert swarm.stacks == {}
+    assert swarm.networks == set()
+    with manager.database.session() as session:
+        assert session.scalar(select(App)) is None
