@@ -1,0 +1,72 @@
+"""The HTTP router: routes, domains, certificates, Caddy config rendering and its admin client.
+
+The pure core (``_model``, ``_table``, ``_caddy``) turns a :class:`RouteTable` into
+one Caddy JSON config; the edges (``_admin``, ``_certificates``) load it through
+Caddy's admin socket and read what certificates the router holds.
+"""
+
+from cloudos.router._admin import RouterAdmin
+from cloudos.router._caddy import (
+    DEFAULT_ADMIN_SOCKET,
+    DEFAULT_STORAGE_ROOT,
+    ROUTER_SYSCTLS,
+    EndpointMode,
+    dump_caddy_config,
+    maintenance_page,
+    render_caddy_config,
+)
+from cloudos.router._certificates import (
+    CertificateInfo,
+    certificate_errors,
+    read_certificates,
+    served_certificate,
+)
+from cloudos.router._model import (
+    LETS_ENCRYPT_DIRECTORY,
+    BasicAuthUser,
+    Domain,
+    ForwardAuth,
+    Redirect,
+    RedirectStatus,
+    Route,
+    TlsMode,
+    UploadedCertificate,
+    Upstream,
+    default_tls_mode,
+    is_private_domain,
+    normalize_domain,
+    normalize_path,
+    redirect_www,
+)
+from cloudos.router._table import RouteTable
+
+__all__ = [
+    "DEFAULT_ADMIN_SOCKET",
+    "DEFAULT_STORAGE_ROOT",
+    "LETS_ENCRYPT_DIRECTORY",
+    "ROUTER_SYSCTLS",
+    "BasicAuthUser",
+    "CertificateInfo",
+    "Domain",
+    "EndpointMode",
+    "ForwardAuth",
+    "Redirect",
+    "RedirectStatus",
+    "Route",
+    "RouteTable",
+    "RouterAdmin",
+    "TlsMode",
+    "UploadedCertificate",
+    "Upstream",
+    "certificate_errors",
+    "default_tls_mode",
+    "dump_caddy_config",
+    "is_private_domain",
+    "maintenance_page",
+    "normalize_domain",
+    "normalize_path",
+    "read_certificates",
+    "redirect_www",
+    "render_caddy_config",
+    "served_certificate",
+]
