@@ -3,7 +3,9 @@ stop/start, remove with and without purge."""
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -201,3 +203,132 @@ volumes:
         assert "cloudos/static:0.1" in revision["stack_yaml"]
     finally:
         subprocess.run(["docker", "stack", "rm", stack], capture_output=True, check=False)
+
+
+def reach(plane: ControlPlane, from_stack: str, to_host: str) -> bool:
+    """Whether a task of ``from_stack`` gets an HTTP answer from ``to_host:8080``."""
+    label = {"label": f"com.docker.stack.namespace={from_stack}"}
+    container = plane.docker.containers.list(filters=label)[0]
+    result = container.exec_run(
+        ["curl", "-fsS", "-m", "3", "-o", "/dev/null", f"http://{to_host}:8080/"]
+    )
+    return result.exit_code == 0
+
+
+def test_spaces_keep_apps_apart(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    created = plane.api.post("/spaces", json={"name": "blue"})
+    assert created.status_code == 201, created.text
+    assert created.json()["domain"] == "blue.localhost"
+    assert plane.api.post("/spaces", json={"name": "blue"}).status_code == 409
+    assert plane.api.post("/spaces", json={"name": "Bad Name"}).status_code == 422
+    spaces = {s["name"]: s for s in plane.api.get("/spaces").json()}
+    assert set(spaces) == {"default", "blue"}
+
+    for space, name in (("default", "one"), ("default", "two"), ("blue", "three")):
+        response = plane.api.post(
+            f"/spaces/{space}/apps",
+            json={"name": name, "template_text": HELLO, "values": {"http_port": free_port()}},
+        )
+        assert response.status_code == 201, response.text
+    for space, name in (("default", "one"), ("default", "two"), ("blue", "three")):
+        plane.wait_status(name, {"running"}, space=space)
+
+    one, two, three = (
+        f"{plane.instance}-{s}-{n}"
+        for s, n in (("default", "one"), ("default", "two"), ("blue", "three"))
+    )
+    # Apps of one space reach each other's web services by full name...
+    assert reach(plane, two, f"{one}_web")
+    # ...apps of another space cannot, not even by the short alias.
+    assert not reach(plane, three, f"{one}_web")
+    assert not reach(plane, one, f"{three}_web")
+
+    # A space with apps is only removed with force; then its apps and network go.
+    refused = plane.api.delete("/spaces/blue")
+    assert refused.status_code == 409
+    assert "three" in refused.json()["detail"]
+    assert plane.api.delete("/spaces/blue", params={"force": "true"}).status_code == 204
+    wait_until(
+        lambda: (
+            "blue" not in {s["name"] for s in plane.api.get("/spaces").json()}
+            and not plane.docker.networks.list(names=[f"{plane.instance}-blue"])
+        ),
+        timeout=90,
+        what="space blue and its network gone",
+    )
+    assert not plane.docker.services.list(filters={"label": f"com.docker.stack.namespace={three}"})
+
+
+def test_command_line_drives_the_lifecycle(control_plane: ControlPlane, tmp_path: Path) -> None:
+    plane = control_plane
+    hello = tmp_path / "hello.yaml"
+    hello.write_text(HELLO)
+    port = free_port()
+
+    def cloudos(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cloudos", *args],
+            env=plane.env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+
+    installed = cloudos(
+        "app",
+        "install",
+        str(hello),
+        "--space",
+        "default",
+        "--name",
+        "cli",
+        "--set",
+        f"http_port={port}",
+        "--set",
+        "message=via cli",
+        "--wait",
+        "--timeout",
+        "120",
+    )
+    assert installed.returncode == 0, installed.stderr
+    assert page(port) == "via cli"
+
+    listed = json.loads(cloudos("app", "ls", "--space", "default", "--json").stdout)
+    assert [(a["name"], a["status"], a["revision"]) for a in listed] == [("cli", "running", 1)]
+
+    updated = cloudos("app", "update", "cli", "--set", "message=changed", "--wait")
+    assert updated.returncode == 0, updated.stderr
+    assert page(port) == "changed"
+
+    # A failing update: --wait reports the rollback and exits non-zero.
+    failing = cloudos(
+        "app", "update", "cli", "--set", "health_path=/nope", "--wait", "--timeout", "240"
+    )
+    assert failing.returncode == 1
+    assert "rolled back" in failing.stderr
+    wait_until(lambda: page(port) == "changed", what="revision 2 serving again")
+
+    logs = cloudos("app", "logs", "cli", "--tail", "50")
+    assert logs.returncode == 0, logs.stderr
+    assert "web | " in logs.stdout
+    assert '"GET / HTTP/1.1" 200' in logs.stdout
+
+    revisions = json.loads(cloudos("app", "revisions", "cli", "--json").stdout)
+    assert [r["number"] for r in revisions] == [1, 2, 3]
+    shown = cloudos("app", "revisions", "cli", "--show", "2")
+    assert "MESSAGE: changed" in shown.stdout
+
+    back = cloudos("app", "rollback", "cli", "--to", "1", "--wait")
+    assert back.returncode == 0, back.stderr
+    assert page(port) == "via cli"
+
+    missing = cloudos("app", "show", "nope")
+    assert missing.returncode == 1
+    assert "Traceback" not in missing.stderr
+    assert "nope" in missing.stderr
+
+    removed = cloudos("app", "rm", "cli", "--purge", "--yes", "--wait")
+    assert removed.returncode == 0, removed.stderr
+    assert page(port) is None

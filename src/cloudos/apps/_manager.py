@@ -30,7 +30,6 @@ from cloudos.vault import Vault
 APP_NAME = re.compile(r"[a-z][a-z0-9-]{0,23}")
 MAX_SERVICE_NAME = 63
 PLATFORM_MODIFIERS = (
-    "org.cloudos.space-network",
     "org.cloudos.ownership",
     "org.cloudos.endpoint-mode",
 )
@@ -250,13 +249,7 @@ class AppManager:
             app = App(space=found, name=name, stack=stack, template_id=parsed.id, adopted=True)
             session.add(app)
             session.flush()
-            modifiers: list[dict[str, Any]] = [
-                {
-                    "id": "org.cloudos.space-network",
-                    "values": {"network": network_name(self.instance, found.name)},
-                },
-                {"id": "org.cloudos.ownership", "values": {}},
-            ]
+            modifiers: list[dict[str, Any]] = [{"id": "org.cloudos.ownership", "values": {}}]
             self._add_revision(
                 session,
                 app,
@@ -361,10 +354,6 @@ class AppManager:
     def _modifiers(self, space: Space, defaults: Any) -> list[dict[str, Any]]:
         listed = {use.id for use in defaults}
         modifiers: list[dict[str, Any]] = [
-            {
-                "id": "org.cloudos.space-network",
-                "values": {"network": network_name(self.instance, space.name)},
-            },
             {"id": "org.cloudos.ownership", "values": {}},
             {"id": "org.cloudos.endpoint-mode", "values": {"mode": self._endpoint_mode()}},
         ]
@@ -379,6 +368,7 @@ class AppManager:
             space_name=app.space.name,
             space_domain=app.space.domain,
             stack=app.stack,
+            space_network=network_name(self.instance, app.space.name),
             template_text=revision.template_text,
             template_source=revision.template_source,
             values=self._plain_values(revision),
@@ -423,6 +413,7 @@ class AppManager:
                 space_name=app.space.name,
                 space_domain=app.space.domain,
                 stack=app.stack,
+                space_network=network_name(self.instance, app.space.name),
                 template_text=text,
                 template_source=source,
                 values=values,

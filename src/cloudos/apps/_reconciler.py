@@ -38,6 +38,12 @@ from cloudos.store.models import App, AppEvent, AppRevision, Space, utcnow
 
 log = logging.getLogger(__name__)
 
+# Statuses on their way to another: while an app shows one, passes come every
+# SETTLE_INTERVAL seconds, so "running" (or "failed") is seen within that time
+# instead of a whole reconcile interval later. Each ends within a bounded time.
+SETTLING = frozenset({"deploying", "starting", "updating", "stopping", "rolling back", "removing"})
+SETTLE_INTERVAL = 0.25
+
 
 @dataclass
 class PassReport:
@@ -45,6 +51,7 @@ class PassReport:
 
     actions: list[Action] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    settling: bool = False  # an app is on its way somewhere: look again soon
 
 
 class Reconciler:
@@ -104,7 +111,8 @@ class Reconciler:
                 for name, stack in observe_stacks(self.client, instance=self.instance).items()
                 if stack.label(APP_LABEL) is not None
             }
-        self._record_status(desired, observed, failed=failed)
+        settling = self._record_status(desired, observed, failed=failed)
+        report.settling = settling or bool(report.actions)
         self._finish_spaces()
         return report
 
@@ -220,8 +228,10 @@ class Reconciler:
         observed: dict[str, ObservedStack],
         *,
         failed: set[int],
-    ) -> None:
+    ) -> bool:
+        """Record each app's status; whether any is still settling."""
         now = utcnow()
+        settling = False
         with self.database.session() as session:
             apps = session.scalars(select(App).where(App.id.in_(desired))).all()
             for app in apps:
@@ -245,8 +255,10 @@ class Reconciler:
                     and app.attempted_spec == want.target
                 ):
                     continue  # a failed deploy keeps its reason until something changes
+                settling = settling or status.status in SETTLING
                 if (app.status, app.status_reason) != (status.status, status.reason):
                     _transition(session, app, status.status, status.reason, now)
+        return settling
 
     def _finish_spaces(self) -> None:
         with self.database.session() as session:
@@ -298,12 +310,13 @@ class ReconcileLoop:
     def _run(self) -> None:
         while not self._stop.is_set():
             self._wake.clear()
+            settling = False
             try:
-                self.reconciler.run_once()
+                settling = self.reconciler.run_once().settling
             except Exception:  # a pass must never kill the loop; the next one retries
                 log.exception("reconcile pass failed")
             self.passes += 1
-            self._wake.wait(self.interval)
+            self._wake.wait(min(self.interval, SETTLE_INTERVAL) if settling else self.interval)
 
 
 __all__ = ["PassReport", "ReconcileLoop", "Reconciler"]

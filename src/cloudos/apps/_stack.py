@@ -42,6 +42,7 @@ class StackInputs:
     space_name: str
     space_domain: str
     stack: str
+    space_network: str
     template_text: str
     template_source: str
     values: Mapping[str, object]  # plain (decrypted)
@@ -88,6 +89,7 @@ def build_stack(
         library=library,
     )
     stack: dict[str, Any] = result.stack
+    _attach_networks(stack, inputs.space_network, {route.service for route in template.routes})
     secret_params = frozenset(
         name for name, param in template.parameters.items() if param.type in SECRET_TYPES
     )
@@ -112,6 +114,27 @@ def build_stack(
         secret_params=secret_params,
         template=template,
     )
+
+
+def _attach_networks(stack: dict[str, Any], space_network: str, routed: set[str]) -> None:
+    """Services talk to each other on the app's own network; only services that serve
+    HTTP also join the space's network, where the router (and the space's other apps)
+    reach them by their full, unique name ``<stack>_<service>``.
+
+    The docker CLI gives every service its short name as an alias on every network it
+    joins, so joining the shared network with every service would make ``db`` of one
+    app answer for ``db`` of another.
+    """
+    for name, service in stack["services"].items():
+        networks = service.get("networks") or ["default"]
+        if name in routed:
+            if isinstance(networks, dict):
+                networks.setdefault(space_network, None)
+            elif space_network not in networks:
+                networks = [*networks, space_network]
+        service["networks"] = networks
+    if routed & set(stack["services"]):
+        stack.setdefault("networks", {})[space_network] = {"external": True, "name": space_network}
 
 
 def _attach_secrets(
