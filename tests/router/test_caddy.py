@@ -1,0 +1,277 @@
+"""Rendering: snapshots of whole configs, determinism, and what each option turns into."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cloudos.errors import InvalidInput
+from cloudos.router import (
+    BasicAuthUser,
+    Domain,
+    ForwardAuth,
+    Redirect,
+    Route,
+    RouteTable,
+    TlsMode,
+    UploadedCertificate,
+    Upstream,
+    dump_caddy_config,
+    redirect_www,
+    render_caddy_config,
+)
+from tests.router.conftest import OPEN_SESAME
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+ACME = {
+    "acme_directory": "https://pebble:14000/dir",
+    "acme_email": "ops@example.com",
+    "acme_ca_root": "/etc/cloudos-router/pebble.pem",
+}
+
+
+def apps_table(web: Upstream) -> RouteTable:
+    """A typical cloud: a public shop with www redirect, a private wiki, an API on a path."""
+    api = Upstream(service="shop_api", port=8000, network="cloudos-space-shop")
+    wiki = Upstream(service="wiki_app", port=3000, network="cloudos-space-team")
+    return RouteTable(
+        routes=[
+            Route(domain="shop.example.com", space="shop", upstream=web, app="shop"),
+            Route(
+                domain="shop.example.com",
+                space="shop",
+                upstream=api,
+                path="/api",
+                strip_prefix=True,
+                app="shop",
+            ),
+            Route(
+                domain="wiki.team.localhost",
+                space="team",
+                upstream=wiki,
+                aliases=("docs.team.localhost",),
+                app="wiki",
+            ),
+        ],
+        redirects=[redirect_www("www.shop.example.com", space="shop")],
+    )
+
+
+def features_table(web: Upstream, certificate: UploadedCertificate) -> RouteTable:
+    """Every option a route has, once."""
+    return RouteTable(
+        routes=[
+            Route(
+                domain="files.example.org",
+                space="ops",
+                upstream=web,
+                max_body_bytes=10_000_000,
+                basic_auth=(BasicAuthUser("ann", OPEN_SESAME),),
+                response_headers={"X-Frame-Options": "DENY"},
+                hsts=False,
+            ),
+            Route(
+                domain="admin.example.org",
+                space="ops",
+                upstream=web,
+                forward_auth=ForwardAuth("cloudos_control:8080"),
+            ),
+            Route(
+                domain="status.example.org",
+                space="ops",
+                upstream=web,
+                path="/old",
+                maintenance=True,
+                app="status <beta>",
+            ),
+            Route(domain="plain.example.org", space="ops", upstream=web, https_redirect=False),
+        ],
+        redirects=[
+            Redirect(
+                domain="legacy.example.org",
+                space="ops",
+                to="https://files.example.org/archive",
+                status=302,
+                keep_path=False,
+            )
+        ],
+        domains=[
+            Domain("files.example.org", space="ops", tls=TlsMode.UPLOADED, certificate=certificate),
+            Domain("admin.example.org", space="ops", tls=TlsMode.INTERNAL),
+        ],
+    )
+
+
+def check_snapshot(name: str, config: dict[str, Any]) -> None:
+    """Compare with tests/router/snapshots/<name>.json; UPDATE_GOLDEN=1 rewrites it."""
+    path = SNAPSHOTS / f"{name}.json"
+    text = json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        path.write_text(text)
+    assert path.exists(), f"no snapshot {path.name}: run with UPDATE_GOLDEN=1"
+    assert text == path.read_text(), f"{path.name} differs: review, then UPDATE_GOLDEN=1"
+
+
+def test_snapshot_empty_table() -> None:
+    check_snapshot("empty", render_caddy_config(RouteTable(), endpoint_mode="dnsrr"))
+
+
+def test_snapshot_apps_dnsrr(web: Upstream) -> None:
+    config = render_caddy_config(apps_table(web), endpoint_mode="dnsrr", **ACME)
+    check_snapshot("apps-dnsrr", config)
+
+
+def test_snapshot_apps_vip_on_other_ports(web: Upstream) -> None:
+    config = render_caddy_config(
+        apps_table(web),
+        endpoint_mode="vip",
+        http_port=8080,
+        https_port=8443,
+        admin_socket="/run/router/admin.sock",
+    )
+    check_snapshot("apps-vip-ports", config)
+
+
+def test_snapshot_every_feature(web: Upstream, files_certificate: UploadedCertificate) -> None:
+    config = render_caddy_config(features_table(web, files_certificate), endpoint_mode="dnsrr")
+    check_snapshot("features", config)
+
+
+def test_the_same_table_in_any_order_gives_byte_identical_json(web: Upstream) -> None:
+    table = apps_table(web)
+    items = [*table.routes]
+    random.Random(7).shuffle(items)
+    shuffled = RouteTable(routes=items, redirects=table.redirects)
+    first = dump_caddy_config(render_caddy_config(table, endpoint_mode="dnsrr", **ACME))
+    second = dump_caddy_config(render_caddy_config(shuffled, endpoint_mode="dnsrr", **ACME))
+    assert first == second
+
+
+def handlers(config: dict[str, Any], server: str, host: str) -> list[list[dict[str, Any]]]:
+    """The handler chains, in order, that ``server`` runs for ``host``."""
+    for entry in config["apps"]["http"]["servers"][server]["routes"]:
+        if host in entry.get("match", [{}])[0].get("host", []):
+            return [route["handle"] for route in entry["handle"][0]["routes"]]
+    raise AssertionError(f"{host} not served by {server}")
+
+
+def test_the_admin_socket_and_storage_are_always_kept(web: Upstream) -> None:
+    config = render_caddy_config(apps_table(web), endpoint_mode="vip", admin_socket="/x/a.sock")
+    assert config["admin"] == {"listen": "unix//x/a.sock"}
+    assert config["storage"] == {"module": "file_system", "root": "/data/caddy"}
+
+
+def test_upstreams_are_resolved_per_endpoint_mode(web: Upstream) -> None:
+    table = RouteTable(routes=[Route(domain="a.example.com", space="s", upstream=web)])
+    dnsrr = handlers(render_caddy_config(table, endpoint_mode="dnsrr"), "https", "a.example.com")
+    vip = handlers(render_caddy_config(table, endpoint_mode="vip"), "https", "a.example.com")
+    assert dnsrr[0][-1]["dynamic_upstreams"] == {
+        "source": "a",
+        "name": "shop_web",
+        "port": "8080",
+        "refresh": "1s",
+    }
+    assert vip[0][-1]["upstreams"] == [{"dial": "shop_web:8080"}]
+
+
+def test_http_redirects_to_https_with_the_port_unless_the_route_says_not(web: Upstream) -> None:
+    table = RouteTable(
+        routes=[
+            Route(domain="a.example.com", space="s", upstream=web),
+            Route(domain="b.example.com", space="s", upstream=web, https_redirect=False),
+        ]
+    )
+    config = render_caddy_config(table, endpoint_mode="vip", https_port=8443)
+    redirect = handlers(config, "http", "a.example.com")[0][0]
+    assert redirect["status_code"] == 308
+    assert redirect["headers"]["Location"] == ["https://{http.request.host}:8443{http.request.uri}"]
+    served = handlers(config, "http", "b.example.com")[0]
+    assert served[-1]["handler"] == "reverse_proxy"
+    assert all(h.get("handler") != "headers" for h in served)  # no HSTS over plain HTTP
+    assert config["apps"]["http"]["servers"]["https"]["automatic_https"] == {
+        "disable_redirects": True
+    }
+
+
+def test_unknown_hosts_and_unrouted_paths_get_404(web: Upstream) -> None:
+    table = RouteTable(routes=[Route(domain="a.example.com", space="s", upstream=web, path="/x")])
+    config = render_caddy_config(table, endpoint_mode="vip")
+    for server in ("http", "https"):
+        last = config["apps"]["http"]["servers"][server]["routes"][-1]
+        assert "match" not in last
+        assert last["handle"][0]["status_code"] == 404
+    assert handlers(config, "https", "a.example.com")[-1][0]["status_code"] == 404
+
+
+def test_maintenance_answers_503_with_an_escaped_page(web: Upstream) -> None:
+    table = RouteTable(
+        routes=[Route(domain="a.test", space="s", upstream=web, maintenance=True, app="<b>")]
+    )
+    page = handlers(render_caddy_config(table, endpoint_mode="vip"), "https", "a.test")[0][-1]
+    assert page["status_code"] == 503
+    assert "&lt;b&gt; is stopped" in page["body"]
+    assert page["headers"]["Retry-After"] == ["30"]
+
+
+def test_a_user_hsts_header_wins_over_the_default(web: Upstream) -> None:
+    table = RouteTable(
+        routes=[
+            Route(
+                domain="a.example.com",
+                space="s",
+                upstream=web,
+                response_headers={"Strict-Transport-Security": "max-age=60"},
+            )
+        ]
+    )
+    chain = handlers(render_caddy_config(table, endpoint_mode="vip"), "https", "a.example.com")[0]
+    assert chain[0]["response"]["set"] == {"Strict-Transport-Security": ["max-age=60"]}
+
+
+def test_tls_policies_per_mode(web: Upstream, files_certificate: UploadedCertificate) -> None:
+    config = render_caddy_config(
+        features_table(web, files_certificate), endpoint_mode="vip", **ACME
+    )
+    policies = config["apps"]["tls"]["automation"]["policies"]
+    assert policies[0]["issuers"] == [
+        {
+            "module": "acme",
+            "ca": "https://pebble:14000/dir",
+            "email": "ops@example.com",
+            "trusted_roots_pem_files": ["/etc/cloudos-router/pebble.pem"],
+        }
+    ]
+    assert "files.example.org" not in policies[0]["subjects"]
+    assert policies[1] == {"subjects": ["admin.example.org"], "issuers": [{"module": "internal"}]}
+    assert config["apps"]["tls"]["certificates"]["load_pem"][0]["tags"] == [
+        "cloudos:files.example.org"
+    ]
+    https = config["apps"]["http"]["servers"]["https"]
+    assert https["automatic_https"]["skip_certificates"] == ["files.example.org"]
+
+
+def test_lets_encrypt_is_the_default_acme_directory(web: Upstream) -> None:
+    table = RouteTable(routes=[Route(domain="a.example.com", space="s", upstream=web)])
+    issuer = render_caddy_config(table, endpoint_mode="vip")["apps"]["tls"]["automation"][
+        "policies"
+    ][0]["issuers"][0]
+    assert issuer == {"module": "acme", "ca": "https://acme-v02.api.letsencrypt.org/directory"}
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"endpoint_mode": "auto"}, "endpoint mode"),
+        ({"http_port": 0}, "between 1 and 65535"),
+        ({"http_port": 443}, "must differ"),
+        ({"admin_socket": "admin.sock"}, "absolute"),
+    ],
+)
+def test_bad_settings_are_refused(settings: dict[str, Any], reason: str) -> None:
+    with pytest.raises(InvalidInput, match=reason):
+        render_caddy_config(RouteTable(), **({"endpoint_mode": "vip"} | settings))
