@@ -6,14 +6,17 @@ milliseconds; tests/e2e/test_apps.py proves the real thing on the real swarm.
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import yaml
 from sqlalchemy import select
 
-from cloudos.apps import AppManager, Deploy, Reconciler, Remove
+from cloudos.apps import AppManager, Deploy, PassReport, ReconcileLoop, Reconciler, Remove
 from cloudos.apps import _reconciler as reconciler_module
+from cloudos.apps._reconciler import SETTLE_INTERVAL
 from cloudos.engine import ObservedService, ObservedStack
 from cloudos.errors import EnvironmentProblem
 from cloudos.store.models import App, AppEvent
@@ -252,3 +255,53 @@ def test_orphans_go_and_removed_spaces_are_finished(
     assert swarm.networks == set()
     with manager.database.session() as session:
         assert session.scalar(select(App)) is None
+
+
+def test_a_pass_says_when_apps_are_still_settling(
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    install(manager, "web")
+    assert reconciler.run_once().settling, "it deployed: look again soon"
+    assert not reconciler.run_once().settling, "running: nothing to watch"
+    starting = swarm.observe_stacks
+    monkeypatch.setattr(
+        reconciler_module,
+        "observe_stacks",
+        lambda client, *, instance: {
+            name: ObservedStack(name, tuple(replace(s, running=0) for s in stack.services))
+            for name, stack in starting(client, instance=instance).items()
+        },
+    )
+    assert reconciler.run_once().settling
+    assert row(manager, "web").status == "starting"
+
+
+class ScriptedReconciler:
+    """Reports ``settling`` for the first passes, then idles; counts passes."""
+
+    def __init__(self, settling_passes: int) -> None:
+        self.left = settling_passes
+        self.times: list[float] = []
+
+    def run_once(self) -> PassReport:
+        self.times.append(time.monotonic())
+        self.left -= 1
+        return PassReport(settling=self.left >= 0)
+
+
+def test_the_loop_looks_again_quickly_while_apps_settle_then_waits_the_interval() -> None:
+    scripted = ScriptedReconciler(settling_passes=3)
+    loop = ReconcileLoop(scripted, interval=60)  # type: ignore[arg-type]
+    loop.start()
+    try:
+        deadline = time.monotonic() + 5
+        while len(scripted.times) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(SETTLE_INTERVAL * 2)
+        passes = len(scripted.times)
+    finally:
+        loop.stop()
+    # 3 settling passes, 1 idle one, then nothing until the interval (or a wake-up).
+    assert passes == 4
+    gaps = [b - a for a, b in zip(scripted.times, scripted.times[1:4], strict=False)]
+    assert all(gap < SETTLE_INTERVAL + 0.2 for gap in gaps), gaps

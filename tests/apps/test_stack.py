@@ -26,11 +26,11 @@ def inputs(**values: object) -> StackInputs:
         space_name="default",
         space_domain="default.localhost",
         stack="t-default-hello",
+        space_network="t-default",
         template_text=HELLO,
         template_source="hello.yaml",
         values={"http_port": 8080, "password": PASSWORD, **values},
         modifiers=[
-            {"id": "org.cloudos.space-network", "values": {"network": "t-default"}},
             {"id": "org.cloudos.ownership", "values": {}},
             {"id": "org.cloudos.endpoint-mode", "values": {"mode": "dnsrr"}},
         ],
@@ -80,6 +80,12 @@ def test_generated_secrets_are_generated_once_and_kept_in_values() -> None:
     assert isinstance(generated, str)
     assert len(generated) >= 16
     assert list(built.secrets.values()) == [generated]
+
+
+def test_routed_services_join_the_space_network() -> None:
+    stack = yaml.safe_load(build_stack(inputs(), library=LIBRARY).yaml)
+    assert "t-default" in stack["services"]["web"]["networks"]
+    assert stack["networks"]["t-default"] == {"external": True, "name": "t-default"}
 
 
 def test_labels_carry_app_id_spec_and_state() -> None:
