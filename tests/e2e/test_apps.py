@@ -4,6 +4,7 @@ stop/start, remove with and without purge."""
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -332,3 +333,26 @@ def test_command_line_drives_the_lifecycle(control_plane: ControlPlane, tmp_path
     removed = cloudos("app", "rm", "cli", "--purge", "--yes", "--wait")
     assert removed.returncode == 0, removed.stderr
     assert page(port) is None
+
+
+def test_taken_port_and_impossible_placement_fail_with_reasons(control_plane: ControlPlane) -> None:
+    plane = control_plane
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        assert install(plane, "clash", http_port=taken).status_code == 201
+        app = plane.wait_status("clash", {"failed"}, timeout=60)
+    assert str(taken) in app["status_reason"] or "in use" in app["status_reason"]
+
+    nowhere = HELLO.replace(
+        "    healthcheck:",
+        "    deploy:\n      placement:\n        constraints: [node.labels.zone == mars]\n    healthcheck:",
+    )
+    response = plane.api.post(
+        "/spaces/default/apps",
+        json={"name": "mars", "template_text": nowhere, "values": {"http_port": free_port()}},
+    )
+    assert response.status_code == 201, response.text
+    app = plane.wait_status("mars", {"failed"}, timeout=60)
+    assert "no suitable node" in app["status_reason"]
