@@ -345,10 +345,8 @@ def test_taken_port_and_impossible_placement_fail_with_reasons(control_plane: Co
         app = plane.wait_status("clash", {"failed"}, timeout=60)
     assert str(taken) in app["status_reason"] or "in use" in app["status_reason"]
 
-    nowhere = HELLO.replace(
-        "    healthcheck:",
-        "    deploy:\n      placement:\n        constraints: [node.labels.zone == mars]\n    healthcheck:",
-    )
+    placement = "    deploy:\n      placement:\n        constraints: [node.labels.zone == mars]\n"
+    nowhere = HELLO.replace("    healthcheck:", placement + "    healthcheck:")
     response = plane.api.post(
         "/spaces/default/apps",
         json={"name": "mars", "template_text": nowhere, "values": {"http_port": free_port()}},
