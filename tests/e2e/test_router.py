@@ -197,10 +197,20 @@ def rig(
             with contextlib.suppress(docker.errors.NotFound):
                 docker_client.services.get(name).remove()
         wait_until(lambda: _tasks_gone(docker_client, rig.prefix), timeout=60, what="tasks gone")
-        with contextlib.suppress(docker.errors.NotFound):
-            docker_client.networks.get(rig.network).remove()
+        wait_until(lambda: _network_removed(docker_client, rig.network), timeout=30, what="network")
         # Caddy's files belong to the container's caddy user; root on the host can remove them.
         shutil.rmtree(rig.root, ignore_errors=True)
+
+
+def _network_removed(client: docker.DockerClient, name: str) -> bool:
+    """Try to remove the network; True once it is gone (endpoints may linger a moment)."""
+    try:
+        client.networks.get(name).remove()
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError:
+        return False
+    return True
 
 
 def _admin_answers(rig: Rig) -> Any:
