@@ -9,6 +9,7 @@ from cloudos.engine._detect import (
     detect_ipvs,
     ensure_swarm_manager,
 )
+from cloudos.engine._exec import ExecResult, exec_in_service, exec_stream, service_health
 from cloudos.engine._observe import ObservedService, ObservedStack, observe_stacks
 from cloudos.engine._resources import (
     ensure_network,
@@ -39,6 +40,7 @@ __all__ = [
     "NAMESPACE_LABEL",
     "EndpointMode",
     "EngineInfo",
+    "ExecResult",
     "IpvsSupport",
     "ObservedService",
     "ObservedStack",
@@ -52,6 +54,8 @@ __all__ = [
     "ensure_network",
     "ensure_secret",
     "ensure_swarm_manager",
+    "exec_in_service",
+    "exec_stream",
     "find_stack",
     "force_update",
     "inspect_stack",
@@ -61,6 +65,7 @@ __all__ = [
     "prune_secrets",
     "remove_network",
     "remove_stack",
+    "service_health",
     "service_logs",
     "service_states",
     "service_stats",
