@@ -35,4 +35,8 @@ su postgres -c "psql -qtAc \"SELECT 1 FROM pg_roles WHERE rolname='cloudos_test'
     su postgres -c "psql -qc \"CREATE ROLE cloudos_test LOGIN CREATEDB PASSWORD 'cloudos_test'\""
 su postgres -c "psql -qtAc \"SELECT 1 FROM pg_database WHERE datname='cloudos_test'\"" | grep -q 1 ||
     su postgres -c "createdb -O cloudos_test cloudos_test"
+if ! command -v wrk >/dev/null 2>&1; then
+    log "installing wrk (load tests through the router)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
 log "ready"

@@ -57,6 +57,22 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         default=2.0, gt=0, le=300, description="Seconds between reconcile passes."
     )
+    router: bool = Field(default=True, description="Run the HTTP router (Caddy) for apps.")
+    acme_directory: str = Field(
+        default="https://acme-v02.api.letsencrypt.org/directory",
+        description="ACME directory for certificates of public domains.",
+    )
+    acme_email: str | None = Field(default=None, description="Account e-mail for ACME.")
+    acme_ca_root: Path | None = Field(
+        default=None,
+        description="PEM file of an extra CA root the router trusts for the ACME server "
+        "(a private ACME CA).",
+    )
+    host_data_dir: Path | None = Field(
+        default=None,
+        description="The data directory as the engine's host sees it, when the control "
+        "plane runs in a container (set by `cloudos up`).",
+    )
     log_level: LogLevel = "INFO"
 
     @field_validator("log_level", mode="before")

@@ -30,10 +30,13 @@ def built_images(docker_client: docker.DockerClient) -> docker.DockerClient:
 class ControlPlane:
     """A ``cloudos serve`` of its own (data, port, instance) and an API client for it."""
 
-    def __init__(self, root: Path, client: docker.DockerClient) -> None:
+    def __init__(self, root: Path, client: docker.DockerClient, *, router: bool = False) -> None:
         self.instance = f"e2e{uuid.uuid4().hex[:6]}"
         self.data_dir = root / self.instance
         self.port = free_port()
+        self.router = router
+        self.http_port = free_port()
+        self.https_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.docker = client
         self.process: subprocess.Popen[str] | None = None
@@ -47,6 +50,9 @@ class ControlPlane:
             "CLOUDOS_RECONCILE_INTERVAL": "1",
             "CLOUDOS_URL": self.url,
             "CLOUDOS_TOKEN": self.token,
+            "CLOUDOS_ROUTER": str(self.router).lower(),
+            "CLOUDOS_HTTP_PORT": str(self.http_port),
+            "CLOUDOS_HTTPS_PORT": str(self.https_port),
         }
 
     def start(self) -> None:
@@ -158,8 +164,21 @@ class ControlPlane:
 
 @pytest.fixture
 def control_plane(tmp_path: Path, built_images: docker.DockerClient) -> Iterator[ControlPlane]:
-    """A running control plane with its own instance; everything it made is removed after."""
+    """A running control plane with its own instance; everything it made is removed after.
+
+    Its router is off: these tests reach apps on host ports (see routed_plane).
+    """
     plane = ControlPlane(tmp_path, built_images)
+    plane.start()
+    yield plane
+    plane.stop()
+    plane.cleanup()
+
+
+@pytest.fixture
+def routed_plane(tmp_path: Path, built_images: docker.DockerClient) -> Iterator[ControlPlane]:
+    """A running control plane with its router on free ports."""
+    plane = ControlPlane(tmp_path, built_images, router=True)
     plane.start()
     yield plane
     plane.stop()

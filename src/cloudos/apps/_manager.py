@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from cloudos.apps._routes import default_routes
 from cloudos.apps._stack import SECRET_TYPES, BuiltStack, StackInputs, build_stack, parse_template
 from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.spaces import get_space, network_name
@@ -121,6 +122,8 @@ class AppManager:
             app = App(space=found, name=name, stack=stack, template_id=parsed.id)
             session.add(app)
             session.flush()
+            for route in default_routes(session, app, parsed):
+                session.add(route)
             modifiers = self._modifiers(found, parsed.modifiers)
             self._add_revision(
                 session,

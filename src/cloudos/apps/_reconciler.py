@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from cloudos.apps._manager import AppManager
 from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan, derive_status, plan
+from cloudos.apps._router_sync import RouterSync
 from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import (
     ObservedStack,
@@ -63,8 +64,10 @@ class Reconciler:
         manager: AppManager,
         connect_engine: Callable[[], docker.DockerClient],
         docker_host: str | None = None,
+        router: RouterSync | None = None,
     ) -> None:
         self.manager = manager
+        self.router = router
         self.database = manager.database
         self.instance = manager.instance
         self._connect = connect_engine
@@ -82,9 +85,10 @@ class Reconciler:
         """One full pass: observe, plan, act, record status."""
         report = PassReport()
         try:
+            everything = observe_stacks(self.client, instance=self.instance)
             observed = {
                 name: stack
-                for name, stack in observe_stacks(self.client, instance=self.instance).items()
+                for name, stack in everything.items()
                 if stack.label(APP_LABEL) is not None
             }
         except CloudOSError as err:
@@ -106,14 +110,21 @@ class Reconciler:
                     self._record_failure(action.app_id, str(err))
                     failed.add(action.app_id)
         if report.actions:
+            everything = observe_stacks(self.client, instance=self.instance)
             observed = {
                 name: stack
-                for name, stack in observe_stacks(self.client, instance=self.instance).items()
+                for name, stack in everything.items()
                 if stack.label(APP_LABEL) is not None
             }
         settling = self._record_status(desired, observed, failed=failed)
         report.settling = settling or bool(report.actions)
         self._finish_spaces()
+        if self.router is not None:
+            try:
+                self.router.sync(self.client, everything)
+            except CloudOSError as err:
+                report.errors.append(f"router: {err}")
+                log.warning("router: %s", err)
         return report
 
     # -- desired ----------------------------------------------------------------------

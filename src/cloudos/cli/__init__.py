@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cloudos.cli import _template_import, admin, images, space, system, template
+from cloudos.cli import _template_import, admin, images, route, space, system, template
 from cloudos.cli import app as app_cli
 from cloudos.cli._output import err_console
 from cloudos.errors import CloudOSError
@@ -30,6 +30,9 @@ _template_import.register(template.app)
 app.add_typer(template.app, name="template")
 app.add_typer(space.app, name="space")
 app.add_typer(app_cli.app, name="app")
+app.add_typer(route.route_app, name="route")
+app.add_typer(route.domain_app, name="domain")
+app.add_typer(route.cert_app, name="cert")
 
 
 def main() -> None:

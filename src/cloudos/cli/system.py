@@ -19,6 +19,12 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option("--data-dir", help="Where the cloud keeps its state [env CLOUDOS_DATA_DIR]."),
 ]
+HttpPortOption = Annotated[
+    int | None, typer.Option("--http-port", help="Router's HTTP port [env CLOUDOS_HTTP_PORT].")
+]
+HttpsPortOption = Annotated[
+    int | None, typer.Option("--https-port", help="Router's HTTPS port [env CLOUDOS_HTTPS_PORT].")
+]
 PortOption = Annotated[
     int | None,
     typer.Option("--port", help="Port of the web interface and API [env CLOUDOS_PORT]."),
@@ -88,6 +94,8 @@ def _print_doctor(report: dict[str, object]) -> None:
 def up(
     data_dir: DataDirOption = None,
     port: PortOption = None,
+    http_port: HttpPortOption = None,
+    https_port: HttpsPortOption = None,
     instance: Annotated[
         str | None, typer.Option(help="Name of this cloud [env CLOUDOS_INSTANCE].")
     ] = None,
@@ -95,7 +103,9 @@ def up(
     """Start the cloud on this machine's engine (idempotent)."""
     from cloudos.system import bring_up
 
-    settings = load_settings(data_dir=data_dir, port=port, instance=instance)
+    settings = load_settings(
+        data_dir=data_dir, port=port, instance=instance, http_port=http_port, https_port=https_port
+    )
     _configure_logging(settings)
     with err_console.status("starting") as status:
         result = bring_up(settings, progress=lambda message: _step(status, message))
@@ -134,12 +144,16 @@ def down(
 def serve(
     data_dir: DataDirOption = None,
     port: PortOption = None,
+    http_port: HttpPortOption = None,
+    https_port: HttpsPortOption = None,
     host: Annotated[
         str | None, typer.Option(help="Address to listen on [env CLOUDOS_HOST].")
     ] = None,
 ) -> None:
     """Run the control plane in the foreground on this host (for development)."""
-    settings = load_settings(data_dir=data_dir, port=port, host=host)
+    settings = load_settings(
+        data_dir=data_dir, port=port, host=host, http_port=http_port, https_port=https_port
+    )
     _configure_logging(settings)
     run_server(settings)
 

@@ -33,6 +33,16 @@ def ensure_network(
     log.info("created network %s", name)
 
 
+def network_names(client: docker.DockerClient, *, instance: str) -> list[str]:
+    """Names of this cloud's networks."""
+    return sorted(
+        network.name
+        for network in _call(
+            client.networks.list, filters={"label": f"{INSTANCE_LABEL}={instance}"}
+        )
+    )
+
+
 def remove_network(client: docker.DockerClient, *, name: str, instance: str) -> None:
     """Remove this cloud's network ``name`` if it exists (never someone else's)."""
     for network in _call(client.networks.list, names=[name]):
@@ -181,6 +191,7 @@ __all__ = [
     "ensure_network",
     "ensure_secret",
     "force_update",
+    "network_names",
     "prune_secrets",
     "remove_network",
     "service_logs",

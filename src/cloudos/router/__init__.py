@@ -38,9 +38,11 @@ from cloudos.router._model import (
     normalize_path,
     redirect_www,
 )
+from cloudos.router._stack import ADMIN_DIR, RouterStackSpec, render_router_stack
 from cloudos.router._table import RouteTable
 
 __all__ = [
+    "ADMIN_DIR",
     "DEFAULT_ADMIN_SOCKET",
     "DEFAULT_STORAGE_ROOT",
     "LETS_ENCRYPT_DIRECTORY",
@@ -55,6 +57,7 @@ __all__ = [
     "Route",
     "RouteTable",
     "RouterAdmin",
+    "RouterStackSpec",
     "TlsMode",
     "UploadedCertificate",
     "Upstream",
@@ -68,5 +71,6 @@ __all__ = [
     "read_certificates",
     "redirect_www",
     "render_caddy_config",
+    "render_router_stack",
     "served_certificate",
 ]

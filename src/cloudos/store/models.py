@@ -185,12 +185,63 @@ class AppEvent(Base):
     app: Mapped[App] = relationship(back_populates="events")
 
 
+class DomainClaim(Base):
+    """A domain a space owns, with how its certificate is obtained."""
+
+    __tablename__ = "domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    tls: Mapped[str | None] = mapped_column(String(16), default=None)  # acme|internal|uploaded
+    certificate_pem: Mapped[str | None] = mapped_column(Text, default=None)
+    key_pem: Mapped[str | None] = mapped_column(Text, default=None)  # encrypted
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RouteRow(Base):
+    """An HTTP route: a domain and path prefix sent to a service port of an app."""
+
+    __tablename__ = "routes"
+    __table_args__ = (UniqueConstraint("domain", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int] = mapped_column(ForeignKey("apps.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    path: Mapped[str] = mapped_column(String(255), default="/")
+    service: Mapped[str] = mapped_column(String(63))
+    port: Mapped[int] = mapped_column(Integer)
+    is_default: Mapped[bool] = mapped_column(default=False)
+    options: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class RedirectRow(Base):
+    """A domain (and path) that answers with a redirect."""
+
+    __tablename__ = "redirects"
+    __table_args__ = (UniqueConstraint("domain", "path"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    domain: Mapped[str] = mapped_column(String(253))
+    path: Mapped[str] = mapped_column(String(255), default="/")
+    to: Mapped[str] = mapped_column(String(2048))
+    status: Mapped[int] = mapped_column(Integer, default=301)
+    keep_path: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
 __all__ = [
     "ApiToken",
     "App",
     "AppEvent",
     "AppRevision",
     "Base",
+    "DomainClaim",
+    "RedirectRow",
+    "RouteRow",
     "Space",
     "User",
     "UtcDateTime",

@@ -68,7 +68,7 @@ def prepare_data_dir(data_dir: Path) -> Path:
     return path
 
 
-def check_port_free(host: str, port: int, *, what: str = "port") -> None:
+def check_port_free(host: str, port: int, *, what: str = "port", flag: str = "--port") -> None:
     """Raise a clear error when something already listens on ``host:port``."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
@@ -79,7 +79,7 @@ def check_port_free(host: str, port: int, *, what: str = "port") -> None:
             if err.errno == errno.EADDRINUSE:
                 raise EnvironmentProblem(
                     f"{what} {port} on {host} is already taken by another program: choose "
-                    "another with --port or CLOUDOS_PORT"
+                    f"another with {flag}"
                 ) from err
             raise EnvironmentProblem(f"cannot listen on {host}:{port}: {err.strerror}") from err
 
@@ -97,6 +97,12 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
             if existing is not None and not existing.owned_by(instance):
                 raise Conflict(f"stack {instance!r} exists and is not this cloud's; left untouched")
             check_port_free("0.0.0.0", settings.port)  # noqa: S104 - host-mode publish binds all
+        if settings.router and find_stack(client, f"{instance}-router") is None:
+            for port, flag in (
+                (settings.http_port, "--http-port"),
+                (settings.https_port, "--https-port"),
+            ):
+                check_port_free("0.0.0.0", port, what="router port", flag=flag)  # noqa: S104
         progress("building platform images (only those missing or changed)")
         build_images(client, progress=lambda event: _report_build(event, progress))
         progress("preparing the database")
@@ -117,6 +123,9 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
             docker_host=engine_address(settings.docker_host),
             database_url=settings.database_url,
             log_level=settings.log_level,
+            http_port=settings.http_port,
+            https_port=settings.https_port,
+            extra_env=_passed_settings(settings),
         )
         deploy_stack(
             client,
@@ -133,6 +142,17 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
     return UpResult(
         url=url, instance=instance, credentials_file=credentials if credentials.exists() else None
     )
+
+
+def _passed_settings(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """Settings the control plane in its container needs as the host has them."""
+    passed = [
+        ("CLOUDOS_ROUTER", str(settings.router).lower()),
+        ("CLOUDOS_ACME_DIRECTORY", settings.acme_directory),
+    ]
+    if settings.acme_email:
+        passed.append(("CLOUDOS_ACME_EMAIL", settings.acme_email))
+    return tuple(passed)
 
 
 def _report_build(event: BuildEvent, progress: Progress) -> None:

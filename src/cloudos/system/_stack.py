@@ -30,6 +30,9 @@ class SystemStackSpec:
     docker_host: str  # the engine address as seen from the host
     database_url: str | None = None  # only non-SQLite URLs are passed into the container
     log_level: str = "INFO"
+    http_port: int = 80
+    https_port: int = 443
+    extra_env: tuple[tuple[str, str], ...] = ()  # more CLOUDOS_* settings to pass on
 
 
 def render_system_stack(spec: SystemStackSpec) -> str:
@@ -40,6 +43,10 @@ def render_system_stack(spec: SystemStackSpec) -> str:
         "CLOUDOS_INSTANCE": spec.instance,
         "CLOUDOS_LOG_LEVEL": spec.log_level,
         "CLOUDOS_PORT": str(spec.port),
+        "CLOUDOS_HOST_DATA_DIR": str(spec.data_dir),
+        "CLOUDOS_HTTP_PORT": str(spec.http_port),
+        "CLOUDOS_HTTPS_PORT": str(spec.https_port),
+        **dict(spec.extra_env),
     }
     volumes: list[str] = [f"data:{CONTAINER_DATA_DIR}"]
     if spec.docker_host.startswith("unix://"):

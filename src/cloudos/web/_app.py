@@ -35,6 +35,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudos import __version__
 from cloudos.apps import AppManager, ReconcileLoop, Reconciler
+from cloudos.apps._router_sync import RouterSettings, RouterSync
 from cloudos.engine import detect_engine, detect_ipvs
 from cloudos.errors import CloudOSError
 from cloudos.identity import Principal, verify_token
@@ -135,8 +136,29 @@ def create_app(
         wake=lambda: loop.wake() if loop is not None else None,
     )
     if reconcile:
+        router = None
+        if settings.router:
+            router = RouterSync(
+                database=database,
+                vault=manager.vault,
+                settings=RouterSettings(
+                    instance=settings.instance_name,
+                    data_dir=settings.data_dir.resolve(),
+                    host_data_dir=(settings.host_data_dir or settings.data_dir).resolve(),
+                    http_port=settings.http_port,
+                    https_port=settings.https_port,
+                    acme_directory=settings.acme_directory,
+                    acme_email=settings.acme_email,
+                    acme_ca_root=settings.acme_ca_root,
+                    docker_host=settings.docker_host,
+                ),
+                endpoint_mode=lambda: _endpoint_mode(settings),
+            )
         reconciler = Reconciler(
-            manager=manager, connect_engine=connect_engine, docker_host=settings.docker_host
+            manager=manager,
+            connect_engine=connect_engine,
+            docker_host=settings.docker_host,
+            router=router,
         )
         loop = ReconcileLoop(reconciler, interval=settings.reconcile_interval)
 
@@ -209,8 +231,10 @@ def create_app(
             client.close()
 
     from cloudos.web._apps_api import router as apps_router
+    from cloudos.web._routes_api import router as routes_router
 
     app.include_router(apps_router)
+    app.include_router(routes_router)
     return app
 
 

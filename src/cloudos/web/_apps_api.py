@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import select
 
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.apps._adopt import template_from_services
@@ -27,7 +28,7 @@ from cloudos.engine import (
 from cloudos.engine import force_update as engine_force_update
 from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
 from cloudos.spaces import create_space, list_spaces, remove_space
-from cloudos.store.models import App, AppEvent, AppRevision
+from cloudos.store.models import App, AppEvent, AppRevision, RouteRow
 from cloudos.web._app import CurrentPrincipal, app_state
 
 log = logging.getLogger(__name__)
@@ -229,7 +230,25 @@ def _app_out(request: Request, space: str, name: str) -> AppOut:
     with manager.database.session() as session:
         app = manager.get(session, space, name)
         version = manager.revision(session, app, app.revision).template_version
-        return _view(app, observed, version)
+        out = _view(app, observed, version)
+        out.urls = _urls(request, session, [app.id]).get(app.id, [])
+        return out
+
+
+def _urls(request: Request, session: Any, app_ids: list[int]) -> dict[int, list[str]]:
+    """The HTTPS address of every route of the given apps."""
+    settings = app_state(request).settings
+    if not settings.router:
+        return {}
+    port = "" if settings.https_port == 443 else f":{settings.https_port}"
+    found: dict[int, list[str]] = {}
+    for row in session.scalars(
+        select(RouteRow)
+        .where(RouteRow.app_id.in_(app_ids))
+        .order_by(RouteRow.domain, RouteRow.path)
+    ):
+        found.setdefault(row.app_id, []).append(f"https://{row.domain}{port}{row.path}")
+    return found
 
 
 # -- spaces ---------------------------------------------------------------------------
@@ -291,10 +310,15 @@ def apps(space: str, request: Request, principal: CurrentPrincipal) -> list[AppO
     observed = _observe(request)
     with manager.database.session() as session:
         found = manager.list_apps(session, space)
-        return [
-            _view(app, observed, manager.revision(session, app, app.revision).template_version)
-            for app in found
-        ]
+        urls = _urls(request, session, [app.id for app in found])
+        views = []
+        for app in found:
+            view = _view(
+                app, observed, manager.revision(session, app, app.revision).template_version
+            )
+            view.urls = urls.get(app.id, [])
+            views.append(view)
+        return views
 
 
 @router.post("/spaces/{space}/apps", response_model=AppOut, status_code=201)

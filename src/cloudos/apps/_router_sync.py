@@ -1,0 +1,183 @@
+"""Keeping the router in step: its stack (networks, ports) and its whole configuration.
+
+Part of every reconcile pass, level-triggered like the rest: the router stack is
+redeployed only when its rendered spec changes (it joins the networks of the
+spaces that have routes), and the configuration is compared with what the router
+runs now, so a restarted or replaced router gets its configuration back by
+itself, while an unchanged one is never reloaded (a reload closes idle keep-alive
+connections).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import yaml
+from sqlalchemy import select
+
+from cloudos.apps._routes import route_table
+from cloudos.engine import (
+    ObservedStack,
+    deploy_stack,
+    detect_engine,
+    ensure_network,
+    network_names,
+)
+from cloudos.engine.images import image_ref
+from cloudos.errors import CloudOSError
+from cloudos.router import (
+    ADMIN_DIR,
+    RouterAdmin,
+    RouterStackSpec,
+    dump_caddy_config,
+    render_caddy_config,
+    render_router_stack,
+)
+from cloudos.spaces import network_name
+from cloudos.store import Database
+from cloudos.store.models import Space
+from cloudos.vault import Vault
+
+log = logging.getLogger(__name__)
+
+SPEC_LABEL = "io.cloudos.spec"
+TRUST_IN_ROUTER = "/etc/cloudos-router/trust"
+
+
+@dataclass(frozen=True)
+class RouterSettings:
+    """What the router depends on besides the routes."""
+
+    instance: str
+    data_dir: Path  # as the control plane sees it
+    host_data_dir: Path  # as the engine's host sees it
+    http_port: int
+    https_port: int
+    acme_directory: str
+    acme_email: str | None
+    acme_ca_root: Path | None
+    docker_host: str | None
+
+    @property
+    def stack(self) -> str:
+        """The router's stack name."""
+        return f"{self.instance}-router"
+
+    @property
+    def admin_socket(self) -> Path:
+        """The admin socket, as the control plane reaches it."""
+        return self.data_dir / "router" / "admin.sock"
+
+
+class RouterSync:
+    """Brings the router's stack and configuration to what the database says."""
+
+    def __init__(
+        self,
+        *,
+        database: Database,
+        vault: Vault,
+        settings: RouterSettings,
+        endpoint_mode: Callable[[], str],
+    ) -> None:
+        self.database = database
+        self.vault = vault
+        self.settings = settings
+        self._endpoint_mode = endpoint_mode
+        self._node_id: str | None = None
+        self.loads = 0
+
+    def sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> None:
+        """One step: deploy the router stack if its spec changed, then its configuration."""
+        with self.database.session() as session:
+            table = route_table(session, instance=self.settings.instance, vault=self.vault)
+            spaces = [
+                network_name(self.settings.instance, space.name)
+                for space in session.scalars(select(Space).where(Space.removing.is_(False)))
+            ]
+        if not table.routes and not table.redirects and self.settings.stack not in observed:
+            return  # nothing to serve yet: no router needed
+        needed = {route.upstream.network for route in table.routes}
+        for network in sorted(needed):
+            ensure_network(
+                client,
+                name=network,
+                instance=self.settings.instance,
+                labels={"io.cloudos.space": network},
+            )
+        # Every live space's network that exists, not only those with routes now: a new
+        # network means replacing the router task (host ports: stop-first, a short
+        # outage), so the set grows with new spaces and shrinks only when one is removed.
+        existing = set(network_names(client, instance=self.settings.instance))
+        networks = sorted(needed | (set(spaces) & existing))
+        self._deploy_stack(client, observed.get(self.settings.stack), networks)
+        config = render_caddy_config(
+            table,
+            endpoint_mode="vip" if self._endpoint_mode() == "vip" else "dnsrr",
+            http_port=self.settings.http_port,
+            https_port=self.settings.https_port,
+            admin_socket=f"{ADMIN_DIR}/admin.sock",
+            acme_directory=self.settings.acme_directory,
+            acme_email=self.settings.acme_email,
+            acme_ca_root=f"{TRUST_IN_ROUTER}/ca.pem" if self.settings.acme_ca_root else None,
+        )
+        wanted = dump_caddy_config(config)
+        socket = self.settings.admin_socket
+        if not socket.exists():
+            return  # the router is starting: the next pass loads it
+        with RouterAdmin(socket, timeout=10) as admin:
+            try:
+                running = dump_caddy_config(admin.config())
+            except CloudOSError as err:
+                log.info("router not answering yet: %s", err)
+                return
+            if running != wanted:
+                admin.load(wanted)
+                self.loads += 1
+
+    def _deploy_stack(
+        self, client: docker.DockerClient, observed: ObservedStack | None, networks: list[str]
+    ) -> None:
+        if self._node_id is None:
+            self._node_id = detect_engine(client).node_id
+        admin_dir = self.settings.data_dir / "router"
+        admin_dir.mkdir(parents=True, exist_ok=True)
+        trust_dir = None
+        if self.settings.acme_ca_root:
+            local_trust = self.settings.data_dir / "router-trust"
+            local_trust.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.settings.acme_ca_root, local_trust / "ca.pem")
+            trust_dir = str(self.settings.host_data_dir / "router-trust")
+        spec = RouterStackSpec(
+            image=image_ref("router"),
+            admin_dir=str(self.settings.host_data_dir / "router"),
+            http_port=self.settings.http_port,
+            https_port=self.settings.https_port,
+            networks=networks,
+            endpoint_mode=self._endpoint_mode(),
+            node_id=self._node_id,
+            trust_dir=trust_dir,
+        )
+        text = render_router_stack(spec)
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        if observed is not None and observed.label(SPEC_LABEL) == digest:
+            return
+        document = yaml.safe_load(text)
+        document["services"]["caddy"]["deploy"]["labels"][SPEC_LABEL] = digest
+        deploy_stack(
+            client,
+            name=self.settings.stack,
+            compose_yaml=yaml.safe_dump(document, sort_keys=False),
+            instance=self.settings.instance,
+            docker_host=self.settings.docker_host,
+        )
+        log.info("router stack deployed (networks: %s)", ", ".join(networks) or "none")
+
+
+__all__ = ["RouterSettings", "RouterSync"]

@@ -1,0 +1,293 @@
+"""Routes, domains and redirects in the database, and the router table built from them.
+
+Every rule about who may claim a host name lives in :class:`cloudos.router.RouteTable`;
+this module checks a change by building the table with it (so a change that breaks
+a rule raises before anything is stored) and turns database rows into the table the
+router serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from cloudos.apps._stack import parse_template
+from cloudos.errors import Conflict, InvalidInput, NotFound
+from cloudos.router import (
+    BasicAuthUser,
+    Domain,
+    Redirect,
+    Route,
+    RouteTable,
+    TlsMode,
+    UploadedCertificate,
+    Upstream,
+    normalize_domain,
+    normalize_path,
+)
+from cloudos.spaces import get_space, network_name
+from cloudos.store.models import App, AppRevision, DomainClaim, RedirectRow, RouteRow, Space
+from cloudos.templates import Template
+from cloudos.vault import Vault
+
+ROUTE_OPTIONS = frozenset(
+    {"https_redirect", "hsts", "max_body_bytes", "basic_auth", "response_headers", "aliases"}
+)
+
+
+def app_hostname(app: str, space_domain: str, subdomain: str | None = None) -> str:
+    """The default host name of an app (``<app>.<space domain>``, or a subdomain of it)."""
+    base = f"{app}.{space_domain}"
+    return f"{subdomain}.{base}" if subdomain else base
+
+
+def served_ports(template: Template) -> dict[str, set[int]]:
+    """Ports each service serves: its template routes, ``expose`` and published targets."""
+    ports: dict[str, set[int]] = {name: set() for name in template.services}
+    for route in template.routes:
+        ports[route.service].add(route.port)
+    for name, service in template.services.items():
+        for entry in service.get("expose") or []:
+            ports[name].add(int(str(entry).split("/")[0]))
+        for entry in service.get("ports") or []:
+            if isinstance(entry, Mapping) and str(entry.get("target", "")).isdigit():
+                ports[name].add(int(entry["target"]))
+            elif isinstance(entry, str | int):
+                target = str(entry).split(":")[-1].split("/")[0]
+                if target.isdigit():
+                    ports[name].add(int(target))
+    return ports
+
+
+def default_routes(session: Session, app: App, template: Template) -> list[RouteRow]:
+    """The routes an app gets from its template, checked against every other claim."""
+    rows = [
+        RouteRow(
+            space_id=app.space.id,
+            app_id=app.id,
+            domain=app_hostname(app.name, app.space.domain, route.subdomain),
+            path=normalize_path(route.path),
+            service=route.service,
+            port=route.port,
+            is_default=True,
+            options={},
+        )
+        for route in template.routes
+    ]
+    if rows:
+        table = route_table(session, instance="check")
+        for row in rows:
+            table.add_route(_route(row, app, instance="check"))
+    return rows
+
+
+def add_route(
+    session: Session,
+    *,
+    space: str,
+    app_name: str,
+    domain: str,
+    path: str = "/",
+    service: str | None = None,
+    port: int | None = None,
+    strip_prefix: bool = False,
+    options: Mapping[str, Any] | None = None,
+) -> RouteRow:
+    """Add a route to one of an app's services; refused if it breaks a rule."""
+    found = get_space(session, space)
+    app = session.scalar(select(App).where(App.space_id == found.id, App.name == app_name))
+    if app is None or app.desired_state == "removed":
+        raise NotFound(f"app {app_name!r} does not exist in space {space!r}")
+    revision = session.scalar(
+        select(AppRevision).where(AppRevision.app_id == app.id, AppRevision.number == app.revision)
+    )
+    assert revision is not None
+    template = parse_template(revision.template_text, revision.template_source)
+    ports = served_ports(template)
+    if service is None:
+        if len(template.services) != 1 and not template.routes:
+            raise InvalidInput(f"app {app_name!r} has several services: name one with --service")
+        service = template.routes[0].service if template.routes else next(iter(template.services))
+    if service not in ports:
+        raise InvalidInput(f"app {app_name!r} has no service {service!r}")
+    if port is None:
+        if len(ports[service]) != 1:
+            raise InvalidInput(f"say which port of {service!r} serves HTTP (--port)")
+        port = next(iter(ports[service]))
+    if port not in ports[service]:
+        served = ", ".join(str(p) for p in sorted(ports[service])) or "none"
+        raise InvalidInput(
+            f"service {service!r} of app {app_name!r} does not serve port {port} "
+            f"(it serves: {served})"
+        )
+    extra = dict(options or {})
+    unknown = sorted(set(extra) - ROUTE_OPTIONS)
+    if unknown:
+        raise InvalidInput(f"unknown route option {unknown[0]!r}")
+    row = RouteRow(
+        space_id=found.id,
+        app_id=app.id,
+        domain=normalize_domain(domain),
+        path=normalize_path(path),
+        service=service,
+        port=port,
+        is_default=False,
+        options={**extra, "strip_prefix": strip_prefix},
+    )
+    row_route = _route(row, app, instance="check")
+    route_table(session, instance="check").add_route(row_route)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove_route(session: Session, *, domain: str, path: str = "/") -> None:
+    """Remove the route of ``domain`` and ``path``."""
+    row = session.scalar(
+        select(RouteRow).where(
+            RouteRow.domain == normalize_domain(domain), RouteRow.path == normalize_path(path)
+        )
+    )
+    if row is None:
+        raise NotFound(f"no route for {domain}{normalize_path(path)}")
+    session.delete(row)
+
+
+def add_domain(
+    session: Session,
+    vault: Vault,
+    *,
+    space: str,
+    name: str,
+    tls: str | None = None,
+    certificate_pem: str | None = None,
+    key_pem: str | None = None,
+) -> DomainClaim:
+    """Claim a domain for a space (with an uploaded certificate, or ACME/internal)."""
+    found = get_space(session, space)
+    mode = TlsMode(tls) if tls else (TlsMode.UPLOADED if certificate_pem else None)
+    certificate = None
+    if mode == TlsMode.UPLOADED:
+        if not certificate_pem or not key_pem:
+            raise InvalidInput(
+                "an uploaded certificate needs both the certificate and its key (PEM)"
+            )
+        certificate = UploadedCertificate(certificate_pem=certificate_pem, key_pem=key_pem)
+    claim = Domain(name=name, space=found.name, tls=mode, certificate=certificate)
+    route_table(session, instance="check").set_domain(claim)
+    if session.scalar(select(DomainClaim).where(DomainClaim.name == claim.name)) is not None:
+        raise Conflict(f"domain {claim.name} is already claimed")
+    row = DomainClaim(
+        space_id=found.id,
+        name=claim.name,
+        tls=mode.value if mode else None,
+        certificate_pem=certificate_pem if certificate else None,
+        key_pem=vault.encrypt(key_pem) if certificate and key_pem else None,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove_domain(session: Session, *, name: str) -> None:
+    """Give up a domain claim."""
+    row = session.scalar(select(DomainClaim).where(DomainClaim.name == normalize_domain(name)))
+    if row is None:
+        raise NotFound(f"domain {name} is not claimed")
+    session.delete(row)
+
+
+def route_table(session: Session, *, instance: str, vault: Vault | None = None) -> RouteTable:
+    """The router table of everything stored: routes of apps not being removed, with
+    maintenance pages for stopped apps, plus domains and redirects."""
+    spaces = {space.id: space for space in session.scalars(select(Space))}
+    domains = []
+    for claim in session.scalars(select(DomainClaim).order_by(DomainClaim.name)):
+        space_name = spaces[claim.space_id].name
+        mode = TlsMode(claim.tls) if claim.tls else None
+        if mode == TlsMode.UPLOADED:
+            if vault is None or not claim.certificate_pem or not claim.key_pem:
+                # Checking claims needs no key: the name and space are what count.
+                domains.append(Domain(name=claim.name, space=space_name))
+                continue
+            uploaded = UploadedCertificate(
+                certificate_pem=claim.certificate_pem, key_pem=vault.decrypt(claim.key_pem)
+            )
+            domains.append(
+                Domain(name=claim.name, space=space_name, tls=mode, certificate=uploaded)
+            )
+        else:
+            domains.append(Domain(name=claim.name, space=space_name, tls=mode))
+    routes = []
+    rows = session.scalars(
+        select(RouteRow).options().order_by(RouteRow.domain, RouteRow.path)
+    ).all()
+    apps = {
+        app.id: app
+        for app in session.scalars(
+            select(App)
+            .where(App.id.in_({row.app_id for row in rows}))
+            .options(selectinload(App.space))
+        )
+    }
+    for row in rows:
+        app = apps.get(row.app_id)
+        if app is None or app.desired_state == "removed":
+            continue
+        routes.append(_route(row, app, instance=instance))
+    redirects = [
+        Redirect(
+            domain=row.domain,
+            space=spaces[row.space_id].name,
+            to=row.to,
+            status=row.status,  # type: ignore[arg-type]
+            keep_path=row.keep_path,
+            path=row.path,
+        )
+        for row in session.scalars(select(RedirectRow))
+    ]
+    return RouteTable(routes=routes, redirects=redirects, domains=domains)
+
+
+def _route(row: RouteRow, app: App, *, instance: str) -> Route:
+    options: dict[str, Any] = dict(row.options or {})
+    return Route(
+        domain=row.domain,
+        space=app.space.name,
+        upstream=Upstream(
+            service=f"{app.stack}_{row.service}",
+            port=row.port,
+            network=network_name(instance, app.space.name),
+        ),
+        path=row.path,
+        strip_prefix=bool(options.get("strip_prefix", False)),
+        aliases=tuple(options.get("aliases") or ()),
+        https_redirect=bool(options.get("https_redirect", True)),
+        hsts=options.get("hsts"),
+        max_body_bytes=options.get("max_body_bytes"),
+        basic_auth=tuple(
+            BasicAuthUser(username=str(user["username"]), password_hash=str(user["password_hash"]))
+            for user in options.get("basic_auth") or []
+        ),
+        maintenance=app.desired_state == "stopped",
+        response_headers=tuple(
+            (str(k), str(v)) for k, v in dict(options.get("response_headers") or {}).items()
+        ),
+        app=app.name,
+    )
+
+
+__all__ = [
+    "ROUTE_OPTIONS",
+    "add_domain",
+    "add_route",
+    "app_hostname",
+    "default_routes",
+    "remove_domain",
+    "remove_route",
+    "route_table",
+    "served_ports",
+]

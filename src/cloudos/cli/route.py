@@ -1,0 +1,198 @@
+"""``cloudos route|domain|cert ...``: the router's routes, domains and certificates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import typer
+
+from cloudos.cli._client import TokenOption, UrlOption, open_client
+from cloudos.cli.app import print_listing
+from cloudos.errors import InvalidInput
+
+route_app = typer.Typer(
+    help="HTTP routes: which domain and path reach which app.", no_args_is_help=True
+)
+domain_app = typer.Typer(
+    help="Domains claimed by spaces, and their certificates.", no_args_is_help=True
+)
+cert_app = typer.Typer(help="Certificates the router holds.", no_args_is_help=True)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")]
+SpaceOption = Annotated[str, typer.Option("--space", envvar="CLOUDOS_SPACE", help="The space.")]
+
+
+@route_app.command("ls")
+def route_list(
+    ctx: typer.Context,
+    space: Annotated[str | None, typer.Option("--space", help="Only this space's routes.")] = None,
+    json_output: JsonFlag = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List the routes."""
+    with open_client(ctx, url, token) as client:
+        routes: list[dict[str, Any]] = client.get(
+            "/routes", params={"space": space} if space else None
+        )
+    print_listing(
+        routes,
+        json_output=json_output,
+        empty="no routes",
+        columns=("URL", "SPACE", "APP", "SERVICE", "PORT", "DEFAULT"),
+        row=lambda r: (
+            r["url"],
+            r["space"],
+            r["app"],
+            r["service"],
+            str(r["port"]),
+            "yes" if r["default"] else "",
+        ),
+    )
+
+
+@route_app.command("add")
+def route_add(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="The host name to serve.")],
+    app_name: Annotated[str, typer.Option("--app", help="The app that serves it.")],
+    space: SpaceOption = "default",
+    path: Annotated[str, typer.Option(help="Path prefix.")] = "/",
+    service: Annotated[
+        str | None, typer.Option(help="The app's service (default: its web one).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="The service's HTTP port.")] = None,
+    strip_prefix: Annotated[
+        bool, typer.Option(help="Strip the path prefix before proxying.")
+    ] = False,
+    no_https_redirect: Annotated[bool, typer.Option(help="Serve plain HTTP too.")] = False,
+    max_body: Annotated[int | None, typer.Option(help="Largest request body, in bytes.")] = None,
+    header: Annotated[
+        list[str] | None, typer.Option("--header", help="Response header NAME=VALUE (repeatable).")
+    ] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Send DOMAIN (and a path prefix) to an app."""
+    options: dict[str, Any] = {}
+    if no_https_redirect:
+        options["https_redirect"] = False
+    if max_body is not None:
+        options["max_body_bytes"] = max_body
+    if header:
+        headers = {}
+        for item in header:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise InvalidInput(f"--header {item!r}: write NAME=VALUE")
+            headers[name] = value
+        options["response_headers"] = headers
+    body = {
+        "space": space,
+        "app": app_name,
+        "domain": domain,
+        "path": path,
+        "service": service,
+        "port": port,
+        "strip_prefix": strip_prefix,
+        "options": options,
+    }
+    with open_client(ctx, url, token) as client:
+        route = client.post("/routes", body)
+    print(f"route {route['url']} -> {route['app']} ({route['service']}:{route['port']})")
+
+
+@route_app.command("rm")
+def route_remove(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="The route's host name.")],
+    path: Annotated[str, typer.Option(help="The route's path prefix.")] = "/",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Remove a route."""
+    with open_client(ctx, url, token) as client:
+        client.delete("/routes", params={"domain": domain, "path": path})
+    print(f"route {domain}{path} removed")
+
+
+@domain_app.command("ls")
+def domain_list(
+    ctx: typer.Context,
+    json_output: JsonFlag = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List the claimed domains."""
+    with open_client(ctx, url, token) as client:
+        domains: list[dict[str, Any]] = client.get("/domains")
+    print_listing(
+        domains,
+        json_output=json_output,
+        empty="no domains",
+        columns=("DOMAIN", "SPACE", "TLS"),
+        row=lambda d: (d["name"], d["space"], d["tls"] or "auto"),
+    )
+
+
+@domain_app.command("add")
+def domain_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The domain.")],
+    space: SpaceOption = "default",
+    tls: Annotated[
+        str | None, typer.Option(help="acme, internal or uploaded (default: by name).")
+    ] = None,
+    cert: Annotated[Path | None, typer.Option(help="Certificate chain (PEM) to upload.")] = None,
+    key: Annotated[Path | None, typer.Option(help="Its private key (PEM).")] = None,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Claim a domain for a space (optionally with your own certificate)."""
+    body: dict[str, Any] = {"space": space, "name": name, "tls": tls}
+    for field, path in (("certificate_pem", cert), ("key_pem", key)):
+        if path is not None:
+            try:
+                body[field] = path.read_text(encoding="utf-8")
+            except OSError as err:
+                raise InvalidInput(f"{path}: cannot read: {err.strerror}") from err
+    with open_client(ctx, url, token) as client:
+        domain = client.post("/domains", body)
+    print(f"domain {domain['name']} belongs to space {domain['space']}")
+
+
+@domain_app.command("rm")
+def domain_remove(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The domain.")],
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Give up a domain claim."""
+    with open_client(ctx, url, token) as client:
+        client.delete(f"/domains/{quote(name, safe='')}")
+    print(f"domain {name} released")
+
+
+@cert_app.command("ls")
+def cert_list(
+    ctx: typer.Context,
+    json_output: JsonFlag = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List certificates: names, issuer, expiry."""
+    with open_client(ctx, url, token) as client:
+        certificates: list[dict[str, Any]] = client.get("/certificates")
+    print_listing(
+        certificates,
+        json_output=json_output,
+        empty="no certificates",
+        columns=("NAMES", "ISSUER", "EXPIRES", "SOURCE"),
+        row=lambda c: (", ".join(c["names"]), c["issuer"], str(c["not_after"]), c["source"]),
+    )
+
+
+__all__ = ["cert_app", "domain_app", "route_app"]

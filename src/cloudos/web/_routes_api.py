@@ -1,0 +1,239 @@
+"""REST API of routes, domains and certificates (``/api/v1/routes`` ...)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from cloudos.apps._routes import add_domain, add_route, remove_domain, remove_route
+from cloudos.errors import CloudOSError
+from cloudos.router import CertificateInfo, read_certificates, served_certificate
+from cloudos.store.models import App, DomainClaim, RouteRow, Space
+from cloudos.web._app import CurrentPrincipal, app_state
+
+router = APIRouter(prefix="/api/v1", tags=["router"])
+
+
+class RouteIn(BaseModel):
+    """A route to add to one of an app's services."""
+
+    space: str = "default"
+    app: str
+    domain: str
+    path: str = "/"
+    service: str | None = None
+    port: int | None = None
+    strip_prefix: bool = False
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class RouteOut(BaseModel):
+    """A route of the router."""
+
+    space: str
+    app: str
+    domain: str
+    path: str
+    service: str
+    port: int
+    default: bool
+    options: dict[str, Any]
+    url: str
+
+
+class DomainIn(BaseModel):
+    """A domain to claim for a space."""
+
+    space: str = "default"
+    name: str
+    tls: str | None = Field(default=None, description="acme, internal or uploaded")
+    certificate_pem: str | None = None
+    key_pem: str | None = None
+
+
+class DomainOut(BaseModel):
+    """A claimed domain."""
+
+    space: str
+    name: str
+    tls: str | None
+    created_at: datetime
+
+
+class CertificateOut(BaseModel):
+    """A certificate the router holds or serves."""
+
+    names: list[str]
+    issuer: str
+    not_before: datetime
+    not_after: datetime
+    serial: str
+    source: str
+
+
+def _route_out(request: Request, row: RouteRow, app: App) -> RouteOut:
+    settings = app_state(request).settings
+    port = "" if settings.https_port == 443 else f":{settings.https_port}"
+    options = {k: v for k, v in (row.options or {}).items() if k != "basic_auth"}
+    return RouteOut(
+        space=app.space.name,
+        app=app.name,
+        domain=row.domain,
+        path=row.path,
+        service=row.service,
+        port=row.port,
+        default=row.is_default,
+        options=options,
+        url=f"https://{row.domain}{port}{row.path}",
+    )
+
+
+@router.get("/routes", response_model=list[RouteOut])
+def routes(
+    request: Request, principal: CurrentPrincipal, space: str | None = None
+) -> list[RouteOut]:
+    """Every route (of one space with ``space``)."""
+    state = app_state(request)
+    with state.database.session() as session:
+        query = (
+            select(RouteRow, App)
+            .join(App, App.id == RouteRow.app_id)
+            .order_by(RouteRow.domain, RouteRow.path)
+        )
+        if space is not None:
+            query = query.join(Space, Space.id == RouteRow.space_id).where(Space.name == space)
+        return [
+            _route_out(request, row, app)
+            for row, app in session.execute(query).all()
+            if app.desired_state != "removed"
+        ]
+
+
+@router.post("/routes", response_model=RouteOut, status_code=201)
+def route_add(body: RouteIn, request: Request, principal: CurrentPrincipal) -> RouteOut:
+    """Send a domain (and path prefix) to a service port of an app."""
+    state = app_state(request)
+    with state.database.session() as session:
+        row = add_route(
+            session,
+            space=body.space,
+            app_name=body.app,
+            domain=body.domain,
+            path=body.path,
+            service=body.service,
+            port=body.port,
+            strip_prefix=body.strip_prefix,
+            options=body.options,
+        )
+        app = session.get(App, row.app_id)
+        assert app is not None
+        out = _route_out(request, row, app)
+    state.apps_wake()
+    return out
+
+
+@router.delete("/routes", status_code=204)
+def route_remove(
+    request: Request, principal: CurrentPrincipal, domain: str, path: str = "/"
+) -> Response:
+    """Remove the route of a domain and path prefix."""
+    state = app_state(request)
+    with state.database.session() as session:
+        remove_route(session, domain=domain, path=path)
+    state.apps_wake()
+    return Response(status_code=204)
+
+
+@router.get("/domains", response_model=list[DomainOut])
+def domains(request: Request, principal: CurrentPrincipal) -> list[DomainOut]:
+    """Every claimed domain."""
+    state = app_state(request)
+    with state.database.session() as session:
+        rows = session.execute(
+            select(DomainClaim, Space)
+            .join(Space, Space.id == DomainClaim.space_id)
+            .order_by(DomainClaim.name)
+        ).all()
+        return [
+            DomainOut(space=space.name, name=row.name, tls=row.tls, created_at=row.created_at)
+            for row, space in rows
+        ]
+
+
+@router.post("/domains", response_model=DomainOut, status_code=201)
+def domain_add(body: DomainIn, request: Request, principal: CurrentPrincipal) -> DomainOut:
+    """Claim a domain for a space; an uploaded certificate is stored with its key encrypted."""
+    state = app_state(request)
+    with state.database.session() as session:
+        row = add_domain(
+            session,
+            state.apps.vault,
+            space=body.space,
+            name=body.name,
+            tls=body.tls,
+            certificate_pem=body.certificate_pem,
+            key_pem=body.key_pem,
+        )
+        out = DomainOut(space=body.space, name=row.name, tls=row.tls, created_at=row.created_at)
+    state.apps_wake()
+    return out
+
+
+@router.delete("/domains/{name}", status_code=204)
+def domain_remove(name: str, request: Request, principal: CurrentPrincipal) -> Response:
+    """Give up a domain claim."""
+    state = app_state(request)
+    with state.database.session() as session:
+        remove_domain(session, name=name)
+    state.apps_wake()
+    return Response(status_code=204)
+
+
+@router.get("/certificates", response_model=list[CertificateOut])
+def certificates(request: Request, principal: CurrentPrincipal) -> list[CertificateOut]:
+    """Certificates of the router's domains: stored ones, else the one it serves."""
+    state = app_state(request)
+    settings = state.settings
+    found: list[CertificateInfo] = []
+    client = state.connect_engine()
+    try:
+        volume = client.volumes.get(f"{settings.instance_name}-router_data")
+        storage = volume.attrs.get("Mountpoint")
+    except Exception:  # no router yet: no certificates
+        storage = None
+    finally:
+        client.close()
+    if storage:
+        found = read_certificates(f"{storage}/caddy")
+    with state.database.session() as session:
+        hosts = sorted(set(session.scalars(select(RouteRow.domain))))
+    stored = {name for cert in found for name in cert.names}
+    for host in hosts:
+        if host in stored:
+            continue
+        try:
+            found.append(
+                served_certificate(
+                    host="127.0.0.1", port=settings.https_port, server_name=host, timeout=2
+                )
+            )
+        except (CloudOSError, OSError):  # not served (yet): nothing to show for it
+            continue
+    return [
+        CertificateOut(
+            names=list(cert.names),
+            issuer=cert.issuer,
+            not_before=cert.not_before,
+            not_after=cert.not_after,
+            serial=str(cert.serial),
+            source=cert.source,
+        )
+        for cert in found
+    ]
+
+
+__all__ = ["router"]
