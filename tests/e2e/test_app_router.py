@@ -143,6 +143,34 @@ def test_app_is_served_by_its_host_name_over_https(routed_plane: ControlPlane) -
     assert certs.returncode == 0, certs.stderr
     assert "hello.default.localhost" in certs.stdout
 
+    # Redirects, e.g. another name to the app's own.
+    made = plane.api.post(
+        "/redirects", json={"domain": "go.hello.test", "to": f"https://{host}", "status": 302}
+    )
+    assert made.status_code == 201, made.text
+    wait_until(
+        lambda: (
+            (r := via_router(plane, "go.hello.test", path="/a")) is not None
+            and r.status_code == 302
+            and r.headers["location"] == f"https://{host}/a"
+        ),
+        what="redirect served",
+    )
+    settings = plane.api.get("/router").json()
+    assert (settings["http_port"], settings["https_port"]) == (plane.http_port, plane.https_port)
+
+    # A replaced router task gets its whole configuration back by itself.
+    service = plane.docker.services.get(f"{plane.instance}-router_caddy")
+
+    def running_task() -> str | None:
+        tasks = service.tasks(filters={"desired-state": "running"})
+        return next((t["ID"] for t in tasks if t["Status"]["State"] == "running"), None)
+
+    before = running_task()
+    service.force_update()
+    wait_until(lambda: running_task() not in (None, before), timeout=60, what="router replaced")
+    wait_until(lambda: text(via_router(plane, host)) == "routed", timeout=120, what="config back")
+
     # Removed: its routes go with it.
     plane.api.delete("/spaces/default/apps/hello")
     wait_until(

@@ -9,7 +9,7 @@ router serves.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -20,6 +20,7 @@ from cloudos.router import (
     BasicAuthUser,
     Domain,
     Redirect,
+    RedirectStatus,
     Route,
     RouteTable,
     TlsMode,
@@ -200,6 +201,54 @@ def remove_domain(session: Session, *, name: str) -> None:
     session.delete(row)
 
 
+def add_redirect(
+    session: Session,
+    *,
+    space: str,
+    domain: str,
+    to: str,
+    status: int = 301,
+    keep_path: bool = True,
+    path: str = "/",
+) -> RedirectRow:
+    """Answer ``domain`` (under ``path``) with a redirect to ``to``."""
+    found = get_space(session, space)
+    if status not in (301, 302, 307, 308):
+        raise InvalidInput(f"redirect status {status}: use 301, 302, 307 or 308")
+    redirect = Redirect(
+        domain=domain,
+        space=found.name,
+        to=to,
+        status=cast(RedirectStatus, status),
+        keep_path=keep_path,
+        path=path,
+    )
+    route_table(session, instance="check").add_redirect(redirect)
+    row = RedirectRow(
+        space_id=found.id,
+        domain=redirect.domain,
+        path=redirect.path,
+        to=redirect.to,
+        status=redirect.status,
+        keep_path=redirect.keep_path,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def remove_redirect(session: Session, *, domain: str, path: str = "/") -> None:
+    """Remove the redirect of ``domain`` and ``path``."""
+    row = session.scalar(
+        select(RedirectRow).where(
+            RedirectRow.domain == normalize_domain(domain), RedirectRow.path == normalize_path(path)
+        )
+    )
+    if row is None:
+        raise NotFound(f"no redirect for {domain}{normalize_path(path)}")
+    session.delete(row)
+
+
 def route_table(session: Session, *, instance: str, vault: Vault | None = None) -> RouteTable:
     """The router table of everything stored: routes of apps not being removed, with
     maintenance pages for stopped apps, plus domains and redirects."""
@@ -283,10 +332,12 @@ def _route(row: RouteRow, app: App, *, instance: str) -> Route:
 __all__ = [
     "ROUTE_OPTIONS",
     "add_domain",
+    "add_redirect",
     "add_route",
     "app_hostname",
     "default_routes",
     "remove_domain",
+    "remove_redirect",
     "remove_route",
     "route_table",
     "served_ports",

@@ -33,6 +33,7 @@ app.add_typer(app_cli.app, name="app")
 app.add_typer(route.route_app, name="route")
 app.add_typer(route.domain_app, name="domain")
 app.add_typer(route.cert_app, name="cert")
+app.add_typer(route.redirect_app, name="redirect")
 
 
 def main() -> None:

@@ -18,6 +18,9 @@ route_app = typer.Typer(
 domain_app = typer.Typer(
     help="Domains claimed by spaces, and their certificates.", no_args_is_help=True
 )
+redirect_app = typer.Typer(
+    help="Redirects: a domain answered with another address.", no_args_is_help=True
+)
 cert_app = typer.Typer(help="Certificates the router holds.", no_args_is_help=True)
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")]
@@ -176,6 +179,68 @@ def domain_remove(
     print(f"domain {name} released")
 
 
+@redirect_app.command("ls")
+def redirect_list(
+    ctx: typer.Context,
+    json_output: JsonFlag = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """List the redirects."""
+    with open_client(ctx, url, token) as client:
+        redirects: list[dict[str, Any]] = client.get("/redirects")
+    print_listing(
+        redirects,
+        json_output=json_output,
+        empty="no redirects",
+        columns=("FROM", "TO", "STATUS", "SPACE"),
+        row=lambda r: (r["domain"] + r["path"], r["to"], str(r["status"]), r["space"]),
+    )
+
+
+@redirect_app.command("add")
+def redirect_add(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="The host name to redirect.")],
+    to: Annotated[str, typer.Argument(help="Where to: an absolute URL.")],
+    space: SpaceOption = "default",
+    status: Annotated[int, typer.Option(help="301, 302, 307 or 308.")] = 301,
+    path: Annotated[str, typer.Option(help="Only under this path prefix.")] = "/",
+    drop_path: Annotated[bool, typer.Option(help="Do not append the request's path.")] = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Answer DOMAIN with a redirect to TO (e.g. www.example.com -> https://example.com)."""
+    body = {
+        "space": space,
+        "domain": domain,
+        "to": to,
+        "status": status,
+        "path": path,
+        "keep_path": not drop_path,
+    }
+    with open_client(ctx, url, token) as client:
+        redirect = client.post("/redirects", body)
+    print(
+        f"redirect {redirect['domain']}{redirect['path']} -> {redirect['to']}"
+        f" ({redirect['status']})"
+    )
+
+
+@redirect_app.command("rm")
+def redirect_remove(
+    ctx: typer.Context,
+    domain: Annotated[str, typer.Argument(help="The redirected host name.")],
+    path: Annotated[str, typer.Option(help="Its path prefix.")] = "/",
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Remove a redirect."""
+    with open_client(ctx, url, token) as client:
+        client.delete("/redirects", params={"domain": domain, "path": path})
+    print(f"redirect {domain}{path} removed")
+
+
 @cert_app.command("ls")
 def cert_list(
     ctx: typer.Context,
@@ -195,4 +260,4 @@ def cert_list(
     )
 
 
-__all__ = ["cert_app", "domain_app", "route_app"]
+__all__ = ["cert_app", "domain_app", "redirect_app", "route_app"]

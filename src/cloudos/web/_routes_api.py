@@ -9,10 +9,17 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from cloudos.apps._routes import add_domain, add_route, remove_domain, remove_route
+from cloudos.apps._routes import (
+    add_domain,
+    add_redirect,
+    add_route,
+    remove_domain,
+    remove_redirect,
+    remove_route,
+)
 from cloudos.errors import CloudOSError
 from cloudos.router import CertificateInfo, read_certificates, served_certificate
-from cloudos.store.models import App, DomainClaim, RouteRow, Space
+from cloudos.store.models import App, DomainClaim, RedirectRow, RouteRow, Space
 from cloudos.web._app import CurrentPrincipal, app_state
 
 router = APIRouter(prefix="/api/v1", tags=["router"])
@@ -62,6 +69,31 @@ class DomainOut(BaseModel):
     name: str
     tls: str | None
     created_at: datetime
+
+
+class RedirectIn(BaseModel):
+    """A domain (and path) to answer with a redirect."""
+
+    space: str = "default"
+    domain: str
+    to: str
+    status: int = 301
+    keep_path: bool = True
+    path: str = "/"
+
+
+class RedirectOut(RedirectIn):
+    """A redirect of the router."""
+
+
+class RouterOut(BaseModel):
+    """The router's settings."""
+
+    enabled: bool
+    http_port: int
+    https_port: int
+    acme_directory: str
+    acme_email: str | None
 
 
 class CertificateOut(BaseModel):
@@ -191,6 +223,80 @@ def domain_remove(name: str, request: Request, principal: CurrentPrincipal) -> R
         remove_domain(session, name=name)
     state.apps_wake()
     return Response(status_code=204)
+
+
+@router.get("/redirects", response_model=list[RedirectOut])
+def redirects(request: Request, principal: CurrentPrincipal) -> list[RedirectOut]:
+    """Every redirect."""
+    state = app_state(request)
+    with state.database.session() as session:
+        rows = session.execute(
+            select(RedirectRow, Space)
+            .join(Space, Space.id == RedirectRow.space_id)
+            .order_by(RedirectRow.domain, RedirectRow.path)
+        ).all()
+        return [
+            RedirectOut(
+                space=space.name,
+                domain=row.domain,
+                to=row.to,
+                status=row.status,
+                keep_path=row.keep_path,
+                path=row.path,
+            )
+            for row, space in rows
+        ]
+
+
+@router.post("/redirects", response_model=RedirectOut, status_code=201)
+def redirect_add(body: RedirectIn, request: Request, principal: CurrentPrincipal) -> RedirectOut:
+    """Answer a domain with a redirect (e.g. www to the apex)."""
+    state = app_state(request)
+    with state.database.session() as session:
+        row = add_redirect(
+            session,
+            space=body.space,
+            domain=body.domain,
+            to=body.to,
+            status=body.status,
+            keep_path=body.keep_path,
+            path=body.path,
+        )
+        out = RedirectOut(
+            space=body.space,
+            domain=row.domain,
+            to=row.to,
+            status=row.status,
+            keep_path=row.keep_path,
+            path=row.path,
+        )
+    state.apps_wake()
+    return out
+
+
+@router.delete("/redirects", status_code=204)
+def redirect_remove(
+    request: Request, principal: CurrentPrincipal, domain: str, path: str = "/"
+) -> Response:
+    """Remove a redirect."""
+    state = app_state(request)
+    with state.database.session() as session:
+        remove_redirect(session, domain=domain, path=path)
+    state.apps_wake()
+    return Response(status_code=204)
+
+
+@router.get("/router", response_model=RouterOut)
+def router_settings(request: Request, principal: CurrentPrincipal) -> RouterOut:
+    """The router's ports and ACME settings (set with CLOUDOS_* or cloudos.toml)."""
+    settings = app_state(request).settings
+    return RouterOut(
+        enabled=settings.router,
+        http_port=settings.http_port,
+        https_port=settings.https_port,
+        acme_directory=settings.acme_directory,
+        acme_email=settings.acme_email,
+    )
 
 
 @router.get("/certificates", response_model=list[CertificateOut])
