@@ -63,3 +63,13 @@ def test_data_directory_that_cannot_be_created(tmp_path: Path) -> None:
     blocker.write_text("not a directory")
     with pytest.raises(EnvironmentProblem, match="cannot be created"):
         open_database(f"sqlite:///{blocker / 'sub' / 'c.db'}")
+
+
+def test_migrations_match_the_models(database: Database) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from cloudos.store import Base
+
+    with database.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []

@@ -12,19 +12,46 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
+from cloudos.addons import (
+    SERVER_KINDS,
+    AddonNames,
+    AddonServer,
+    ServerKind,
+    addon_names,
+    app_server,
+    credentials_for,
+    generate_password,
+    space_server,
+    wants_dedicated,
+)
 from cloudos.apps._routes import default_routes
-from cloudos.apps._stack import SECRET_TYPES, BuiltStack, StackInputs, build_stack, parse_template
+from cloudos.apps._stack import (
+    SECRET_TYPES,
+    AddonLink,
+    BuiltStack,
+    StackInputs,
+    build_stack,
+    parse_template,
+)
 from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.spaces import get_space, network_name
 from cloudos.store import Database
-from cloudos.store.models import App, AppEvent, AppRevision, Space, utcnow
-from cloudos.templates import Modifier, builtin_modifiers
+from cloudos.store.models import (
+    AddonBinding,
+    AddonServerRow,
+    App,
+    AppEvent,
+    AppRevision,
+    Space,
+    utcnow,
+)
+from cloudos.templates import Modifier, Template, builtin_modifiers
 from cloudos.templates.catalog import template_paths
 from cloudos.vault import Vault
 
@@ -124,6 +151,7 @@ class AppManager:
             session.flush()
             for route in default_routes(session, app, parsed):
                 session.add(route)
+            self._bind_addons(session, app, parsed)
             modifiers = self._modifiers(found, parsed.modifiers)
             self._add_revision(
                 session,
@@ -173,6 +201,7 @@ class AppManager:
                 if key in parsed.parameters
             }
             merged = {**old, **values}
+            self._bind_addons(session, app, parsed)
             modifiers = self._modifiers(app.space, parsed.modifiers)
             revision = self._add_revision(
                 session,
@@ -365,7 +394,10 @@ class AppManager:
         return modifiers
 
     def _inputs(self, app: App, revision: AppRevision) -> StackInputs:
+        session = object_session(app)
+        assert session is not None
         return StackInputs(
+            addons=self.addon_links(session, app),
             app_id=app.id,
             app_name=app.name,
             space_name=app.space.name,
@@ -421,6 +453,7 @@ class AppManager:
                 template_source=source,
                 values=values,
                 modifiers=modifiers,
+                addons=self.addon_links(session, app),
             ),
             library=self.library,
         )
@@ -435,6 +468,98 @@ class AppManager:
             self._store_revision(session, app, draft)
         return draft
 
+    def _bind_addons(self, session: Session, app: App, template: Template) -> None:
+        """Give the app its own database (and user) on the right server, once per kind.
+
+        The binding is stored before anything is provisioned, with names derived from
+        the app's stack (unique per cloud), so a crash at any point leaves nothing that
+        the reconciler cannot finish, and no two apps ever get the same names.
+        """
+        bound = set(session.scalars(select(AddonBinding.kind).where(AddonBinding.app_id == app.id)))
+        for kind, addon in sorted(template.addons.items()):
+            if kind in bound:
+                continue
+            if kind not in SERVER_KINDS:
+                raise _no_addon(template.id, kind)
+            server_kind = kind
+            dedicated = wants_dedicated(server_kind, addon.options)
+            server = (
+                app_server(
+                    instance=self.instance, app_id=app.id, app_name=app.name, kind=server_kind
+                )
+                if dedicated
+                else space_server(instance=self.instance, space=app.space.name, kind=server_kind)
+            )
+            row = session.scalar(select(AddonServerRow).where(AddonServerRow.stack == server.stack))
+            if row is None:
+                row = AddonServerRow(
+                    kind=kind,
+                    stack=server.stack,
+                    space_id=app.space.id,
+                    app_id=app.id if dedicated else None,
+                    app_name=app.name if dedicated else None,
+                    root_password=self.vault.encrypt(generate_password()),
+                )
+                session.add(row)
+                session.flush()
+            names = addon_names(app.stack, server_kind)
+            taken = session.scalar(
+                select(AddonBinding.id).where(
+                    AddonBinding.server_id == row.id, AddonBinding.database == names.database
+                )
+            )
+            if taken is not None:
+                raise Conflict(
+                    f"the {kind} database {names.database} is still kept from an app removed "
+                    "without --purge; remove it with `cloudos addon rm` or choose another name"
+                )
+            session.add(
+                AddonBinding(
+                    server_id=row.id,
+                    app_id=app.id,
+                    kind=kind,
+                    database=names.database,
+                    user=names.user,
+                    password=self.vault.encrypt(generate_password()),
+                )
+            )
+        session.flush()
+
+    def endpoint_mode(self) -> str:
+        """The endpoint mode services use on this engine."""
+        return self._endpoint_mode()
+
+    def server_of(self, session: Session, row: AddonServerRow) -> AddonServer:
+        """The addon server a row stands for."""
+        kind = cast(ServerKind, row.kind)
+        if row.app_id is not None and row.app_name is not None:
+            return app_server(
+                instance=self.instance, app_id=row.app_id, app_name=row.app_name, kind=kind
+            )
+        space = session.get(Space, row.space_id)
+        assert space is not None
+        return space_server(instance=self.instance, space=space.name, kind=kind)
+
+    def bindings(self, session: Session, app_id: int) -> list[AddonBinding]:
+        """The app's addon bindings."""
+        return list(
+            session.scalars(
+                select(AddonBinding)
+                .where(AddonBinding.app_id == app_id)
+                .order_by(AddonBinding.kind)
+            )
+        )
+
+    def addon_links(self, session: Session, app: App) -> dict[str, AddonLink]:
+        """Credentials and networks of every addon the app uses."""
+        links = {}
+        for binding in self.bindings(session, app.id):
+            server = self.server_of(session, binding.server)
+            names = AddonNames(database=binding.database, user=binding.user)
+            credentials = credentials_for(server, names, self.vault.decrypt(binding.password))
+            links[binding.kind] = AddonLink(credentials=credentials, network=server.network)
+        return links
+
     def _store_revision(self, session: Session, app: App, revision: AppRevision) -> None:
         numbers = session.scalars(
             select(AppRevision.number).where(AppRevision.app_id == app.id)
@@ -444,6 +569,14 @@ class AppManager:
         session.add(revision)
         app.revision = revision.number
         session.flush()
+
+
+def _no_addon(template_id: str, kind: str) -> InvalidInput:
+    offered = ", ".join(sorted(SERVER_KINDS))
+    return InvalidInput(
+        f"template {template_id} needs the addon {kind!r}, which this cloud does not offer "
+        f"yet (offered: {offered})"
+    )
 
 
 def _pending(app: App, status: str) -> None:

@@ -13,12 +13,20 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import docker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from cloudos.addons import (
+    AddonNames,
+    AddonServer,
+    deploy_server,
+    deprovision,
+    provision,
+    remove_server,
+)
 from cloudos.apps._manager import AppManager
 from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan, derive_status, plan
 from cloudos.apps._router_sync import RouterSync
@@ -26,23 +34,35 @@ from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import (
     ObservedStack,
     deploy_stack,
+    detect_engine,
     ensure_network,
     ensure_secret,
     observe_stacks,
     prune_secrets,
     remove_network,
     remove_stack,
+    service_health,
 )
 from cloudos.errors import CloudOSError
 from cloudos.spaces import network_name
-from cloudos.store.models import App, AppEvent, AppRevision, Space, utcnow
+from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Space, utcnow
 
 log = logging.getLogger(__name__)
 
 # Statuses on their way to another: while an app shows one, passes come every
 # SETTLE_INTERVAL seconds, so "running" (or "failed") is seen within that time
 # instead of a whole reconcile interval later. Each ends within a bounded time.
-SETTLING = frozenset({"deploying", "starting", "updating", "stopping", "rolling back", "removing"})
+SETTLING = frozenset(
+    {"deploying", "starting", "updating", "stopping", "rolling back", "removing", "waiting"}
+)
+# How long an app waits for its addon servers to become healthy before it fails.
+ADDON_TIMEOUT = timedelta(seconds=180)
+
+
+class AddonNotReady(CloudOSError):
+    """An addon server the app needs is not healthy yet: the app waits."""
+
+
 SETTLE_INTERVAL = 0.25
 
 
@@ -73,6 +93,8 @@ class Reconciler:
         self._connect = connect_engine
         self._docker_host = docker_host
         self._client: docker.DockerClient | None = None
+        self._everything: dict[str, ObservedStack] = {}
+        self._node_id: str | None = None
 
     @property
     def client(self) -> docker.DockerClient:
@@ -99,10 +121,16 @@ class Reconciler:
         with self.database.session() as session:
             desired = self._desired(session)
         report.actions = plan(list(desired.values()), observed)
+        self._everything = everything
         failed: set[int] = set()
         for action in report.actions:
             try:
                 self._execute(action)
+            except AddonNotReady as err:
+                assert not isinstance(action, RemoveOrphan)
+                self._record_waiting(action.app_id, str(err))
+                failed.add(action.app_id)  # its status says what it waits for
+                report.settling = True
             except CloudOSError as err:
                 report.errors.append(str(err))
                 log.warning("%s failed: %s", action, err)
@@ -176,6 +204,18 @@ class Reconciler:
             labels = {APP_LABEL: str(app.id)}
             number = app.revision
             adopted = app.adopted
+            addons = [
+                (
+                    binding.kind,
+                    self.manager.server_of(session, binding.server),
+                    self.manager.vault.decrypt(binding.server.root_password),
+                    AddonNames(database=binding.database, user=binding.user),
+                    self.manager.vault.decrypt(binding.password),
+                )
+                for binding in self.manager.bindings(session, app.id)
+            ]
+        for kind, server, root_password, names, password in addons:
+            self._ready_addon(kind, server, root_password, names, password)
         ensure_network(
             self.client, name=network, instance=self.instance, labels={"io.cloudos.space": network}
         )
@@ -205,7 +245,41 @@ class Reconciler:
             verb = "stopped" if action.stopped else "deployed"
             session.add(AppEvent(app=app, kind="deploy", message=f"{verb} revision {number}"))
 
+    def _ready_addon(
+        self, kind: str, server: AddonServer, root_password: str, names: AddonNames, password: str
+    ) -> None:
+        """Start the addon server if needed; once it is healthy, provision the app's database."""
+        if server.stack not in self._everything:
+            if self._node_id is None:
+                self._node_id = detect_engine(self.client).node_id
+            deploy_server(
+                self.client,
+                server,
+                root_password=root_password,
+                instance=self.instance,
+                endpoint_mode="vip" if self.manager.endpoint_mode() == "vip" else "dnsrr",
+                node_id=self._node_id,
+                docker_host=self._docker_host,
+            )
+        if service_health(self.client, service=server.service) != "healthy":
+            raise AddonNotReady(f"waiting for the {kind} server ({server.stack}) to be ready")
+        provision(self.client, server, names, password=password)
+
+    def _record_waiting(self, app_id: int, reason: str) -> None:
+        """Show that the app waits for an addon; after a while that is a failure."""
+        now = utcnow()
+        with self.database.session() as session:
+            app = session.get(App, app_id)
+            if app is None:
+                return
+            if app.status == "waiting" and now - app.status_since > ADDON_TIMEOUT:
+                reason = f"{reason}: not ready after {ADDON_TIMEOUT.seconds} s"
+                _transition(session, app, "failed", reason, now)
+            elif app.status not in ("waiting", "failed"):
+                _transition(session, app, "waiting", reason, now)
+
     def _remove(self, action: Remove) -> None:
+        self._release_addons(action)
         remove_stack(self.client, name=action.stack, instance=self.instance, volumes=action.purge)
         # Secrets are only copies of values kept (encrypted) in the revisions, which go
         # with the app: nothing can use them again, purge or not.
@@ -223,6 +297,32 @@ class Reconciler:
         log.info(
             "removed app stack %s%s", action.stack, " with its volumes" if action.purge else ""
         )
+
+    def _release_addons(self, action: Remove) -> None:
+        """With purge, drop the app's databases and users; a dedicated server goes either way
+        (its data volume only with purge). Without purge the bindings stay, keeping the
+        data and reserving the names."""
+        with self.database.session() as session:
+            bindings = [
+                (binding.id, self.manager.server_of(session, binding.server), binding)
+                for binding in self.manager.bindings(session, action.app_id)
+            ]
+            work = [
+                (binding_id, server, AddonNames(database=b.database, user=b.user))
+                for binding_id, server, b in bindings
+            ]
+        for binding_id, server, names in work:
+            if action.purge and server.scope == "space":
+                deprovision(self.client, server, names)
+            if server.scope == "app":
+                remove_server(self.client, server, instance=self.instance, purge=action.purge)
+            if action.purge:
+                with self.database.session() as session:
+                    found = session.get(AddonBinding, binding_id)
+                    if found is not None:
+                        session.delete(found)
+                        if server.scope == "app":
+                            session.delete(found.server)
 
     # -- status -------------------------------------------------------------------------
 

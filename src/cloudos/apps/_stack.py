@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
+from cloudos.addons import Credentials, context_values, credential_files, credentials_env
 from cloudos.templates import (
     AttachedModifier,
     Modifier,
@@ -34,6 +35,14 @@ MASK = "********"
 
 
 @dataclass(frozen=True)
+class AddonLink:
+    """An addon an app uses: its credentials and the network its server is on."""
+
+    credentials: Credentials
+    network: str
+
+
+@dataclass(frozen=True)
 class StackInputs:
     """Everything one deployment of an app depends on."""
 
@@ -47,6 +56,7 @@ class StackInputs:
     template_source: str
     values: Mapping[str, object]  # plain (decrypted)
     modifiers: Sequence[Mapping[str, Any]]  # [{"id": ..., "values": {...}}]
+    addons: Mapping[str, AddonLink] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,11 @@ def build_stack(
             app_name=inputs.app_name,
             space_name=inputs.space_name,
             space_domain=inputs.space_domain,
+            extra={
+                key: value
+                for link in inputs.addons.values()
+                for key, value in context_values(link.credentials).items()
+            },
         ),
         values=inputs.values,
         modifiers=attached,
@@ -94,6 +109,7 @@ def build_stack(
         name for name, param in template.parameters.items() if param.type in SECRET_TYPES
     )
     secrets = _attach_secrets(stack, inputs.stack, secret_params, result.values)
+    secrets.update(_attach_addons(stack, inputs.stack, inputs.addons))
     spec_hash = hashlib.sha256(dump_stack(stack).encode()).hexdigest()[:16]
     for service in stack["services"].values():
         deploy = service.setdefault("deploy", {})
@@ -105,6 +121,7 @@ def build_stack(
             deploy["replicas"] = 0
     text = dump_stack(stack)
     hidden = [str(result.values[name]) for name in secret_params if result.values.get(name)]
+    hidden += [link.credentials.password for link in inputs.addons.values()]
     return BuiltStack(
         yaml=text,
         masked_yaml=mask(text, hidden),
@@ -157,6 +174,46 @@ def _attach_secrets(
     return secrets
 
 
+def _attach_addons(
+    stack: dict[str, Any], stack_name: str, addons: Mapping[str, AddonLink]
+) -> dict[str, str]:
+    """Every service gets each addon's credentials (variables and secret files) and
+    joins the addon server's network; a value the template sets itself wins."""
+    secrets: dict[str, str] = {}
+    for kind in sorted(addons):
+        link = addons[kind]
+        variables = credentials_env(link.credentials)
+        files = credential_files(link.credentials)
+        for name in sorted(files):
+            digest = hashlib.sha256(files[name].encode()).hexdigest()[:12]
+            docker_name = f"{stack_name}_{name.lower()}_{digest}"
+            secrets[docker_name] = files[name]
+            stack.setdefault("secrets", {})[f"addon-{name.lower()}"] = {
+                "external": True,
+                "name": docker_name,
+            }
+        stack.setdefault("networks", {})[link.network] = {"external": True, "name": link.network}
+        for service in stack["services"].values():
+            environment = service.get("environment") or {}
+            if isinstance(environment, list):
+                environment = dict(str(item).partition("=")[::2] for item in environment)
+            for key, value in variables.items():
+                environment.setdefault(key, value)
+            for name in sorted(files):
+                environment.setdefault(f"{name}_FILE", f"/run/secrets/{name}")
+                service.setdefault("secrets", []).append(
+                    {"source": f"addon-{name.lower()}", "target": name}
+                )
+            service["environment"] = environment
+            networks = service.get("networks") or ["default"]
+            if isinstance(networks, dict):
+                networks.setdefault(link.network, None)
+            elif link.network not in networks:
+                networks = [*networks, link.network]
+            service["networks"] = networks
+    return secrets
+
+
 def mask(text: str, secrets: Sequence[str]) -> str:
     """``text`` with every secret value (at least 4 characters) replaced by a mask."""
     for secret in sorted(secrets, key=len, reverse=True):
@@ -171,6 +228,7 @@ __all__ = [
     "SECRET_TYPES",
     "SPEC_LABEL",
     "STATE_LABEL",
+    "AddonLink",
     "BuiltStack",
     "StackInputs",
     "build_stack",

@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cloudos.cli import _template_import, admin, images, route, space, system, template
+from cloudos.cli import _template_import, addon, admin, images, route, space, system, template
 from cloudos.cli import app as app_cli
 from cloudos.cli._output import err_console
 from cloudos.errors import CloudOSError
@@ -34,6 +34,7 @@ app.add_typer(route.route_app, name="route")
 app.add_typer(route.domain_app, name="domain")
 app.add_typer(route.cert_app, name="cert")
 app.add_typer(route.redirect_app, name="redirect")
+app.add_typer(addon.app, name="addon")
 
 
 def main() -> None:

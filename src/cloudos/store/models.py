@@ -233,7 +233,53 @@ class RedirectRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
+class AddonServerRow(Base):
+    """A database or cache server the platform runs (per space, or for one app)."""
+
+    __tablename__ = "addon_servers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    stack: Mapped[str] = mapped_column(String(63), unique=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    app_id: Mapped[int | None] = mapped_column(Integer, default=None)  # a dedicated server's app
+    app_name: Mapped[str | None] = mapped_column(String(32), default=None)
+    root_password: Mapped[str] = mapped_column(Text)  # encrypted
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class AddonBinding(Base):
+    """An app's own database (and user) on an addon server.
+
+    Kept after the app is removed without purge (``app_id`` empty): its data stays and
+    its names stay reserved, so no later app can get them.
+    """
+
+    __tablename__ = "addon_bindings"
+    __table_args__ = (
+        UniqueConstraint("server_id", "database", name="uq_addon_bindings_server_database"),
+        UniqueConstraint("server_id", "user", name="uq_addon_bindings_server_user"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(
+        ForeignKey("addon_servers.id", ondelete="CASCADE"), index=True
+    )
+    app_id: Mapped[int | None] = mapped_column(
+        ForeignKey("apps.id", ondelete="SET NULL"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    database: Mapped[str] = mapped_column(String(64))
+    user: Mapped[str] = mapped_column(String(80))
+    password: Mapped[str] = mapped_column(Text)  # encrypted
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    server: Mapped[AddonServerRow] = relationship()
+
+
 __all__ = [
+    "AddonBinding",
+    "AddonServerRow",
     "ApiToken",
     "App",
     "AppEvent",

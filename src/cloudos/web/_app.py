@@ -235,6 +235,9 @@ def create_app(
 
     app.include_router(apps_router)
     app.include_router(routes_router)
+    from cloudos.web._addons_api import router as addons_router
+
+    app.include_router(addons_router)
     return app
 
 

@@ -1,0 +1,112 @@
+"""Apps with addons on the real servers: their own database, reached through the
+router, isolated from each other, dropped with --purge and kept without."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from cloudos.addons import server_status, space_server
+from tests.e2e.conftest import ControlPlane
+from tests.e2e.test_app_router import text, via_router
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+APPS = Path(__file__).parent / "apps"
+
+
+def install(plane: ControlPlane, name: str, template: str) -> None:
+    response = plane.api.post(
+        "/spaces/default/apps",
+        json={
+            "name": name,
+            "template_text": (APPS / template).read_text(),
+            "template_source": template,
+        },
+    )
+    assert response.status_code == 201, response.text
+
+
+def hits(plane: ControlPlane, name: str) -> str | None:
+    return text(via_router(plane, f"{name}.default.localhost"))
+
+
+def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
+    plane = routed_plane
+    install(plane, "shop", "php-mysql.yaml")
+    install(plane, "blog", "php-mysql.yaml")
+    events = []
+    for name in ("shop", "blog"):
+        plane.wait_status(name, {"running"}, timeout=240)
+        events += [
+            e["message"] for e in plane.api.get(f"/spaces/default/apps/{name}/events").json()
+        ]
+    assert any("waiting for the mysql server" in message for message in events)
+
+    # A page that writes a row and reads the count back, through the router.
+    wait_until(
+        lambda: (hits(plane, "shop") or "").startswith("hits="), timeout=120, what="shop page"
+    )
+    first = hits(plane, "shop")
+    assert first is not None
+    second = hits(plane, "shop")
+    assert second is not None
+    assert int(second.split()[0].split("=")[1]) == int(first.split()[0].split("=")[1]) + 1
+    shop_db = first.split("db=")[1]
+    blog = hits(plane, "blog")
+    assert blog is not None
+    assert blog.startswith("hits=1 ")
+    assert blog.split("db=")[1] != shop_db
+
+    # From inside blog's container, blog's credentials do not open shop's database.
+    label = {"label": f"com.docker.stack.namespace={plane.instance}-default-blog"}
+    container = plane.docker.containers.list(filters=label)[0]
+    probe = container.exec_run(
+        [
+            "php",
+            "-r",
+            f'new PDO("mysql:host=" . getenv("MYSQL_HOST") . ";dbname={shop_db}", '
+            'getenv("MYSQL_USER"), getenv("MYSQL_PASSWORD")); echo "connected";',
+        ]
+    )
+    assert probe.exit_code != 0
+    assert b"denied" in probe.output
+    assert b"connected" not in probe.output
+
+    # PostgreSQL and Redis the same way.
+    install(plane, "notes", "php-postgres.yaml")
+    install(plane, "counter", "php-redis.yaml")
+    for name in ("notes", "counter"):
+        plane.wait_status(name, {"running"}, timeout=240)
+    wait_until(lambda: hits(plane, "notes") == "hits=1", timeout=120, what="notes page")
+    assert hits(plane, "notes") == "hits=2"
+    wait_until(lambda: hits(plane, "counter") is not None, timeout=120, what="counter page")
+    assert hits(plane, "counter") == "hits=2"
+
+    # The servers are visible with their health and size.
+    listed = {(s["kind"], s["dedicated_to"]): s for s in plane.api.get("/addons").json()}
+    mysql = listed[("mysql", None)]
+    assert mysql["healthy"]
+    assert mysql["apps"] == 2
+    assert mysql["size_bytes"] > 0
+    assert listed[("postgresql", None)]["healthy"]
+
+    # Remove with --purge drops the database and user; without, they stay.
+    server = space_server(instance=plane.instance, space="default", kind="mysql")
+    blog_db = blog.split("db=")[1]
+    assert {shop_db, blog_db} <= set(server_status(plane.docker, server).databases)
+    assert (
+        plane.api.delete("/spaces/default/apps/shop", params={"purge": "true"}).status_code == 202
+    )
+    assert plane.api.delete("/spaces/default/apps/blog").status_code == 202
+    for name in ("shop", "blog"):
+        wait_until(
+            lambda n=name: plane.api.get(f"/spaces/default/apps/{n}").status_code == 404,
+            timeout=120,
+            what=f"{name} removed",
+        )
+    databases = set(server_status(plane.docker, server).databases)
+    assert shop_db not in databases
+    assert blog_db in databases
