@@ -75,6 +75,23 @@ def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
     assert b"denied" in probe.output
     assert b"connected" not in probe.output
 
+    # Rotation: a new password, set on the server, and the app restarted with it.
+    before = int(second.split()[0].split("=")[1])
+    rotated = plane.api.post("/spaces/default/apps/shop/addons/mysql/rotate")
+    assert rotated.status_code == 200, rotated.text
+    plane.wait_status("shop", {"running"}, revision=2, timeout=180)
+    wait_until(
+        lambda: (
+            (page := hits(plane, "shop")) is not None
+            and int(page.split()[0].split("=")[1]) > before
+        ),
+        timeout=120,
+        what="shop working with its new password",
+    )
+    revision = plane.api.get("/spaces/default/apps/shop/revisions/2").json()
+    assert revision["note"] == "rotated mysql credentials"
+    assert plane.api.post("/spaces/default/apps/shop/addons/redis/rotate").status_code == 404
+
     # PostgreSQL and Redis the same way.
     install(plane, "notes", "php-postgres.yaml")
     install(plane, "counter", "php-redis.yaml")

@@ -1,32 +1,5 @@
-"""A fresh database per test, on SQLite and on PostgreSQL."""
+"""The identity tests use the store's database fixture: SQLite and PostgreSQL."""
 
-from __future__ import annotations
+from tests.store.conftest import database
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-from sqlalchemy import text
-
-from cloudos.store import Base, Database, open_database
-
-
-def _reset_postgres(url: str) -> None:
-    database = open_database(url, migrate=False)
-    with database.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    database.close()
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A migrated, empty database of each supported kind."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'cloudos.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        _reset_postgres(url)
-    database = open_database(url)
-    yield database
-    database.close()
+__all__ = ["database"]

@@ -8,14 +8,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from cloudos.store import Base, Database, open_database
+from cloudos.store import Database, open_database
 
 
 def _reset_postgres(url: str) -> None:
+    # The whole schema: tables of other versions of the models (another checkout's
+    # run against the same test database) must not survive either.
     database = open_database(url, migrate=False)
     with database.engine.begin() as connection:
-        Base.metadata.drop_all(connection)
-        connection.execute(text("DROP TABLE IF EXISTS alembic_version"))
+        connection.execute(text("DROP SCHEMA public CASCADE"))
+        connection.execute(text("CREATE SCHEMA public"))
     database.close()
 
 

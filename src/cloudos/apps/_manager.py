@@ -297,6 +297,33 @@ class AppManager:
         self._wake()
         return app_id
 
+    def rotate(self, *, space: str, name: str, kind: str, by: str | None = None) -> int:
+        """New password for the app's ``kind`` addon: a new revision, so the reconciler sets
+        it on the server and restarts the app with it. Returns the revision number."""
+        with self.database.session() as session:
+            app = self._get(session, space, name)
+            binding = next((b for b in self.bindings(session, app.id) if b.kind == kind), None)
+            if binding is None:
+                raise NotFound(f"app {name!r} has no {kind} addon")
+            binding.password = self.vault.encrypt(generate_password())
+            session.flush()
+            current = self._revision(session, app, app.revision)
+            self._add_revision(
+                session,
+                app,
+                text=current.template_text,
+                source=current.template_source,
+                values=self._plain_values(current),
+                modifiers=list(current.modifiers),
+                by=by,
+                note=f"rotated {kind} credentials",
+            )
+            _pending(app, "updating")
+            _event(session, app, "rotate", f"revision {app.revision}: new {kind} password")
+            number = app.revision
+        self._wake()
+        return number
+
     def set_state(self, *, space: str, name: str, state: str) -> None:
         """Stop (scale to zero) or start an app."""
         with self.database.session() as session:

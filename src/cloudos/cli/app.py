@@ -352,6 +352,33 @@ for _action in _LIFECYCLE:
     app.command(_action)(_lifecycle_command(_action))
 
 
+@app.command("rotate")
+def rotate_command(
+    ctx: typer.Context,
+    name: NameArgument,
+    addon: Annotated[str, typer.Option("--addon", help="mysql, postgresql or redis.")],
+    space: SpaceOption = "default",
+    wait: WaitFlag = False,
+    timeout: TimeoutOption = None,
+    json_output: JsonFlag = False,
+    url: UrlOption = None,
+    token: TokenOption = None,
+) -> None:
+    """Give an app's addon a new password; the app restarts with it."""
+    with open_client(ctx, url, token) as client:
+        changed = client.post(app_path(space, name, "addons", addon, "rotate"))
+        _finish(
+            ctx,
+            client,
+            changed,
+            verbs=("rotating", "rotated"),
+            goal="running",
+            wait=wait,
+            timeout=timeout,
+            json_output=json_output,
+        )
+
+
 @app.command("rm")
 def remove_command(
     ctx: typer.Context,

@@ -365,6 +365,15 @@ def app_rollback(
     return _app_out(request, space, name)
 
 
+@router.post("/spaces/{space}/apps/{name}/addons/{kind}/rotate", response_model=AppOut)
+def app_rotate(
+    space: str, name: str, kind: str, request: Request, principal: CurrentPrincipal
+) -> AppOut:
+    """New credentials for one of the app's addons; the app restarts with them."""
+    _manager(request).rotate(space=space, name=name, kind=kind, by=principal.username)
+    return _app_out(request, space, name)
+
+
 @router.post("/spaces/{space}/apps/{name}/stop", response_model=AppOut)
 def app_stop(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
     """Scale every service to zero (the revision remembers the replicas)."""
