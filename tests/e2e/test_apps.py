@@ -7,6 +7,7 @@ import json
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -21,10 +22,10 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 HELLO = (Path(__file__).parent / "apps" / "hello.yaml").read_text()
 
 
-def page(port: int) -> str | None:
+def page(port: int, path: str = "/") -> str | None:
     """The app's page, or None when nothing answers."""
     try:
-        response = httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
+        response = httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2)
     except httpx.HTTPError:
         return None
     return response.text.strip() if response.status_code == 200 else None
@@ -324,6 +325,40 @@ def test_command_line_drives_the_lifecycle(control_plane: ControlPlane, tmp_path
     back = cloudos("app", "rollback", "cli", "--to", "1", "--wait")
     assert back.returncode == 0, back.stderr
     assert page(port) == "via cli"
+
+    # Live resource use per service, and logs that follow new lines as they come.
+    stats = json.loads(cloudos("app", "stats", "cli", "--json").stdout)
+    assert [entry["service"] for entry in stats] == ["web"]
+    assert stats[0]["memory_bytes"] > 0
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "cloudos", "app", "logs", "cli", "--follow", "--tail", "0"],
+        env=plane.env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    seen: list[str] = []
+
+    def read() -> None:
+        assert follower.stdout is not None
+        for line in follower.stdout:
+            seen.append(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+
+    def followed() -> bool:
+        page(port, path="/followed")  # a request to look for in the logs
+        return any("/followed" in line for line in seen)
+
+    try:
+        wait_until(followed, timeout=60, what="a new request showing up in the followed logs")
+    finally:
+        follower.terminate()
+        follower.wait(timeout=30)
+        reader.join(timeout=10)  # the pipe ends with the process
+        if follower.stdout:
+            follower.stdout.close()
 
     missing = cloudos("app", "show", "nope")
     assert missing.returncode == 1
