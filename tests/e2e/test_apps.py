@@ -262,6 +262,18 @@ def test_spaces_keep_apps_apart(control_plane: ControlPlane) -> None:
     assert not plane.docker.services.list(filters={"label": f"com.docker.stack.namespace={three}"})
 
 
+def running_tasks(plane: ControlPlane, app: str) -> set[str]:
+    """IDs of the running tasks of ``app``'s services."""
+    label = {"label": f"io.cloudos.instance={plane.instance}"}
+    return {
+        task["ID"]
+        for service in plane.docker.services.list(filters=label)
+        if app in service.name
+        for task in service.tasks(filters={"desired-state": "running"})
+        if task["Status"]["State"] == "running"
+    }
+
+
 def test_command_line_drives_the_lifecycle(control_plane: ControlPlane, tmp_path: Path) -> None:
     plane = control_plane
     hello = tmp_path / "hello.yaml"
@@ -359,6 +371,26 @@ def test_command_line_drives_the_lifecycle(control_plane: ControlPlane, tmp_path
         reader.join(timeout=10)  # the pipe ends with the process
         if follower.stdout:
             follower.stdout.close()
+
+    # --since leaves out what came before it.
+    page(port, path="/before-since")
+    time.sleep(3)
+    page(port, path="/after-since")
+    recent = cloudos("app", "logs", "cli", "--since", "2")
+    assert recent.returncode == 0, recent.stderr
+    assert "/after-since" in recent.stdout
+    assert "/before-since" not in recent.stdout
+    assert "/before-since" in cloudos("app", "logs", "cli", "--since", "10m").stdout
+
+    # Restart replaces every task and the app serves again.
+    before = running_tasks(plane, "cli")
+    assert len(before) == 1
+    restarted = cloudos("app", "restart", "cli", "--wait", "--timeout", "120")
+    assert restarted.returncode == 0, restarted.stderr
+    after = running_tasks(plane, "cli")
+    assert len(after) == 1
+    assert after.isdisjoint(before)
+    assert page(port) == "via cli"
 
     missing = cloudos("app", "show", "nope")
     assert missing.returncode == 1

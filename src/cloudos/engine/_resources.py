@@ -136,7 +136,8 @@ def service_logs(
             timestamps=True,
             follow=follow,
             tail=tail if tail is not None else "all",
-            since=since,
+            # The service logs endpoint takes a Unix time; the SDK passes a datetime as is.
+            since=f"{since.timestamp():.9f}" if since is not None else 0,
         )
     except NotFound:
         return iter(())

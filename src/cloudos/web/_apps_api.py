@@ -28,7 +28,7 @@ from cloudos.engine import (
 from cloudos.engine import force_update as engine_force_update
 from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
 from cloudos.spaces import create_space, list_spaces, remove_space
-from cloudos.store.models import App, AppEvent, AppRevision, RouteRow
+from cloudos.store.models import App, AppEvent, AppRevision, RouteRow, utcnow
 from cloudos.web._app import CurrentPrincipal, app_state
 
 log = logging.getLogger(__name__)
@@ -407,6 +407,12 @@ def app_restart(space: str, name: str, request: Request, principal: CurrentPrinc
             engine_force_update(client, service=observed.name)
     finally:
         client.close()
+    with manager.database.session() as session:
+        # The reconciler reports "updating" and then "running" once every task is new;
+        # until its next pass, say that a restart is under way (``--wait`` waits for it).
+        restarted = manager.get(session, space, name)
+        restarted.status, restarted.status_reason = "restarting", None
+        restarted.status_since = utcnow()
     return _app_out(request, space, name)
 
 
