@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
@@ -72,8 +74,17 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     is_admin: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Two-factor authentication: the TOTP secret (encrypted) once confirmed, and the
+    # SHA-256 hashes of the unused recovery codes.
+    totp_secret: Mapped[str | None] = mapped_column(Text, default=None)
+    totp_pending: Mapped[str | None] = mapped_column(Text, default=None)
+    recovery_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    password_changed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
     tokens: Mapped[list[ApiToken]] = relationship(
+        back_populates="user", cascade="all, delete-orphan"
+    )
+    memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", cascade="all, delete-orphan"
     )
 
@@ -92,8 +103,94 @@ class ApiToken(Base):
     expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
     last_used_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    # A scoped token acts only in one space, with at most this role there.
+    space_id: Mapped[int | None] = mapped_column(
+        ForeignKey("spaces.id", ondelete="CASCADE"), default=None, index=True
+    )
+    role: Mapped[str | None] = mapped_column(String(16), default=None)
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class WebSession(Base):
+    """A signed-in browser: the cookie's secret is kept only as a hash."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class Membership(Base):
+    """A user's role in a space: owner, admin, developer or viewer."""
+
+    __tablename__ = "memberships"
+    __table_args__ = (UniqueConstraint("user_id", "space_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(back_populates="memberships")
+    space: Mapped[Space] = relationship()
+
+
+class Invitation(Base):
+    """An invitation into a space with a role; its code is shown once and kept hashed."""
+
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    space_id: Mapped[int] = mapped_column(ForeignKey("spaces.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    prefix: Mapped[str] = mapped_column(String(16), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    accepted_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    accepted_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class LoginThrottle(Base):
+    """Recent failed sign-ins of one account or one client address."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+
+
+class AuditEvent(Base):
+    """One change: who, from where, what, on which object, with what result.
+
+    Append-only: nothing in the code updates or deletes these rows, and the
+    database refuses it too (triggers in the migration).
+    """
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    client_address: Mapped[str | None] = mapped_column(String(64), default=None)
+    action: Mapped[str] = mapped_column(String(64))
+    space: Mapped[str | None] = mapped_column(String(32), default=None, index=True)
+    target: Mapped[str | None] = mapped_column(String(255), default=None)
+    result: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Space(Base):
@@ -106,6 +203,12 @@ class Space(Base):
     domain: Mapped[str] = mapped_column(String(253))
     removing: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # What apps of this space may ask for beyond the safe default (see docs/security.md),
+    # and its quotas (None: no limit).
+    policy: Mapped[list[str]] = mapped_column(JSON, default=list)
+    max_apps: Mapped[int | None] = mapped_column(Integer, default=None)
+    max_cpus: Mapped[float | None] = mapped_column(Float, default=None)
+    max_memory: Mapped[int | None] = mapped_column(BigInteger, default=None)
 
     apps: Mapped[list[App]] = relationship(back_populates="space")
 
@@ -284,12 +387,17 @@ __all__ = [
     "App",
     "AppEvent",
     "AppRevision",
+    "AuditEvent",
     "Base",
     "DomainClaim",
+    "Invitation",
+    "LoginThrottle",
+    "Membership",
     "RedirectRow",
     "RouteRow",
     "Space",
     "User",
     "UtcDateTime",
+    "WebSession",
     "utcnow",
 ]
