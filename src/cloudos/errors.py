@@ -29,6 +29,20 @@ class NotFound(CloudOSError):
     http_status = 404
 
 
+class Unauthenticated(CloudOSError):
+    """The caller did not prove who they are (no, bad or expired credentials)."""
+
+    exit_code = 1
+    http_status = 401
+
+
+class Forbidden(CloudOSError):
+    """The caller may see the object but not do this to it (their role is too low)."""
+
+    exit_code = 1
+    http_status = 403
+
+
 class Conflict(CloudOSError):
     """The request conflicts with the current state (a name taken, a port in use)."""
 
@@ -43,4 +57,12 @@ class EnvironmentProblem(CloudOSError):
     http_status = 503
 
 
-__all__ = ["CloudOSError", "Conflict", "EnvironmentProblem", "InvalidInput", "NotFound"]
+__all__ = [
+    "CloudOSError",
+    "Conflict",
+    "EnvironmentProblem",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+    "Unauthenticated",
+]

@@ -8,7 +8,7 @@ router serves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from sqlalchemy import select
@@ -145,7 +145,13 @@ def add_route(
     return row
 
 
-def remove_route(session: Session, *, domain: str, path: str = "/") -> None:
+def remove_route(
+    session: Session,
+    *,
+    domain: str,
+    path: str = "/",
+    check_space: Callable[[int], object] | None = None,
+) -> None:
     """Remove the route of ``domain`` and ``path``."""
     row = session.scalar(
         select(RouteRow).where(
@@ -154,6 +160,8 @@ def remove_route(session: Session, *, domain: str, path: str = "/") -> None:
     )
     if row is None:
         raise NotFound(f"no route for {domain}{normalize_path(path)}")
+    if check_space is not None:
+        check_space(row.space_id)
     session.delete(row)
 
 
@@ -193,11 +201,15 @@ def add_domain(
     return row
 
 
-def remove_domain(session: Session, *, name: str) -> None:
+def remove_domain(
+    session: Session, *, name: str, check_space: Callable[[int], object] | None = None
+) -> None:
     """Give up a domain claim."""
     row = session.scalar(select(DomainClaim).where(DomainClaim.name == normalize_domain(name)))
     if row is None:
         raise NotFound(f"domain {name} is not claimed")
+    if check_space is not None:
+        check_space(row.space_id)
     session.delete(row)
 
 
@@ -237,7 +249,13 @@ def add_redirect(
     return row
 
 
-def remove_redirect(session: Session, *, domain: str, path: str = "/") -> None:
+def remove_redirect(
+    session: Session,
+    *,
+    domain: str,
+    path: str = "/",
+    check_space: Callable[[int], object] | None = None,
+) -> None:
     """Remove the redirect of ``domain`` and ``path``."""
     row = session.scalar(
         select(RedirectRow).where(
@@ -246,6 +264,8 @@ def remove_redirect(session: Session, *, domain: str, path: str = "/") -> None:
     )
     if row is None:
         raise NotFound(f"no redirect for {domain}{normalize_path(path)}")
+    if check_space is not None:
+        check_space(row.space_id)
     session.delete(row)
 
 

@@ -1,27 +1,80 @@
-"""Users, sessions, 2FA, tokens, audit log."""
+"""Users, roles in spaces, sessions, 2FA, tokens, invitations, audit log."""
 
+from cloudos.identity import _audit as audit
 from cloudos.identity._accounts import (
     INITIAL_ADMIN,
     INITIAL_PASSWORD_FILE,
     Principal,
+    check_password_strength,
     create_token,
     create_user,
     ensure_first_admin,
     first_admin,
     hash_password,
+    set_password,
     verify_password,
     verify_token,
 )
+from cloudos.identity._members import (
+    accept,
+    invite,
+    members,
+    pending_invitations,
+    remove_member,
+    set_member,
+)
+from cloudos.identity._roles import (
+    ROLES,
+    at_least,
+    authorize,
+    check_role,
+    require_cluster_admin,
+    role_in,
+    visible_space_ids,
+)
+from cloudos.identity._signin import (
+    SignInRefused,
+    end_session,
+    sign_in,
+    start_session,
+    verify_session,
+)
+from cloudos.identity._twofactor import begin_totp, confirm_totp, disable_totp, second_factor_ok
 
 __all__ = [
     "INITIAL_ADMIN",
     "INITIAL_PASSWORD_FILE",
+    "ROLES",
     "Principal",
+    "SignInRefused",
+    "accept",
+    "at_least",
+    "audit",
+    "authorize",
+    "begin_totp",
+    "check_password_strength",
+    "check_role",
+    "confirm_totp",
     "create_token",
     "create_user",
+    "disable_totp",
+    "end_session",
     "ensure_first_admin",
     "first_admin",
     "hash_password",
+    "invite",
+    "members",
+    "pending_invitations",
+    "remove_member",
+    "require_cluster_admin",
+    "role_in",
+    "second_factor_ok",
+    "set_member",
+    "set_password",
+    "sign_in",
+    "start_session",
     "verify_password",
+    "verify_session",
     "verify_token",
+    "visible_space_ids",
 ]

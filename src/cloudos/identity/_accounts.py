@@ -22,9 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloudos.errors import Conflict, InvalidInput
-from cloudos.store.models import ApiToken, User, utcnow
+from cloudos.store.models import ApiToken, User, WebSession, utcnow
 
 TOKEN_PREFIX = "cos"
+MIN_PASSWORD_LENGTH = 10
 INITIAL_ADMIN = "admin"
 INITIAL_PASSWORD_FILE = "initial-admin-password"
 
@@ -34,12 +35,20 @@ _USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is making a request: the user behind a verified token."""
+    """Who is making a request: the user behind a verified token or browser session.
+
+    A token scoped to a space (``scope_space_id``) acts only there, with at most
+    ``scope_role``, and never as a cluster admin.
+    """
 
     user_id: int
     username: str
     is_admin: bool
     token_id: int | None = None
+    session_id: int | None = None
+    scope_space_id: int | None = None
+    scope_role: str | None = None
+    user_is_admin: bool = False
 
 
 def hash_password(password: str) -> str:
@@ -90,22 +99,50 @@ def first_admin(session: Session) -> User | None:
 
 
 def create_token(
-    session: Session, *, user: User, name: str, expires_at: datetime | None = None
+    session: Session,
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    space_id: int | None = None,
+    role: str | None = None,
 ) -> str:
     """Create an API token for ``user``; returns its secret, which is not stored."""
-    prefix = secrets.token_hex(4)
-    secret = secrets.token_urlsafe(32)
+    prefix, secret, digest = new_secret()
     session.add(
         ApiToken(
             user=user,
             name=name,
             prefix=prefix,
-            secret_hash=_digest(secret),
+            secret_hash=digest,
             expires_at=expires_at,
+            space_id=space_id,
+            role=role,
         )
     )
     session.flush()
     return f"{TOKEN_PREFIX}_{prefix}_{secret}"
+
+
+def new_secret() -> tuple[str, str, str]:
+    """A random (public prefix, secret, hash of the secret) for a token-like credential."""
+    secret = secrets.token_urlsafe(32)
+    return secrets.token_hex(4), secret, digest(secret)
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Give ``user`` a new password; their browser sessions end (tokens stay)."""
+    check_password_strength(password)
+    user.password_hash = hash_password(password)
+    user.password_changed_at = utcnow()
+    for row in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
+        row.revoked_at = row.revoked_at or utcnow()
+
+
+def check_password_strength(password: str) -> None:
+    """Refuse passwords too short to resist guessing."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInput(f"password: use at least {MIN_PASSWORD_LENGTH} characters")
 
 
 def verify_token(session: Session, token: str) -> Principal | None:
@@ -116,21 +153,26 @@ def verify_token(session: Session, token: str) -> Principal | None:
     _, prefix, secret = parts
     now = utcnow()
     for row in session.scalars(select(ApiToken).where(ApiToken.prefix == prefix)):
-        if not hmac.compare_digest(row.secret_hash, _digest(secret)):
+        if not hmac.compare_digest(row.secret_hash, digest(secret)):
             continue
         if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
             return None
         row.last_used_at = now
+        scoped = row.space_id is not None
         return Principal(
             user_id=row.user.id,
             username=row.user.username,
-            is_admin=row.user.is_admin,
+            is_admin=row.user.is_admin and not scoped,
             token_id=row.id,
+            scope_space_id=row.space_id,
+            scope_role=row.role,
+            user_is_admin=row.user.is_admin,
         )
     return None
 
 
-def _digest(secret: str) -> str:
+def digest(secret: str) -> str:
+    """The stored form of a high-entropy secret (tokens, session cookies, codes)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
@@ -138,11 +180,15 @@ __all__ = [
     "INITIAL_ADMIN",
     "INITIAL_PASSWORD_FILE",
     "Principal",
+    "check_password_strength",
     "create_token",
     "create_user",
+    "digest",
     "ensure_first_admin",
     "first_admin",
     "hash_password",
+    "new_secret",
+    "set_password",
     "verify_password",
     "verify_token",
 ]

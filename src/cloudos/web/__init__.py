@@ -1,5 +1,7 @@
-"""The ASGI app factory, REST API, HTML views and static files."""
+"""The control plane's HTTP interface."""
 
-from cloudos.web._app import AppState, CurrentPrincipal, app_state, create_app, require_principal
+from cloudos.web._app import AppState, create_app
+from cloudos.web._auth import CurrentPrincipal
+from cloudos.web._state import app_state
 
-__all__ = ["AppState", "CurrentPrincipal", "app_state", "create_app", "require_principal"]
+__all__ = ["AppState", "CurrentPrincipal", "app_state", "create_app"]

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from cloudos.addons import server_status
 from cloudos.errors import CloudOSError
 from cloudos.store.models import AddonBinding, AddonServerRow, Space
-from cloudos.web._app import CurrentPrincipal, app_state
+from cloudos.web._auth import CurrentPrincipal, visible_space_names
+from cloudos.web._state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["addons"])
 
@@ -30,7 +31,7 @@ class AddonServerOut(BaseModel):
 
 @router.get("/addons", response_model=list[AddonServerOut])
 def addons(request: Request, principal: CurrentPrincipal) -> list[AddonServerOut]:
-    """Every addon server: kind, space, health, size and databases."""
+    """Addon servers of the caller's spaces: kind, space, health, size and databases."""
     state = app_state(request)
     manager = state.apps
     with state.database.session() as session:
@@ -46,7 +47,12 @@ def addons(request: Request, principal: CurrentPrincipal) -> list[AddonServerOut
                 .group_by(AddonBinding.server_id)
             ).all()
         )
-        servers = [(row, space.name, manager.server_of(session, row)) for row, space in rows]
+        visible = visible_space_names(session, principal)
+        servers = [
+            (row, space.name, manager.server_of(session, row))
+            for row, space in rows
+            if visible is None or space.name in visible
+        ]
     client = state.connect_engine()
     try:
         out = []

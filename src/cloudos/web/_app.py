@@ -9,17 +9,15 @@ or fake parts and ``cloudos serve`` builds it with the real ones.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Annotated
+from typing import Any
 
-import docker
-from fastapi import Depends, FastAPI, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -38,28 +36,18 @@ from cloudos.apps import AppManager, ReconcileLoop, Reconciler
 from cloudos.apps._router_sync import RouterSettings, RouterSync
 from cloudos.engine import detect_engine, detect_ipvs
 from cloudos.errors import CloudOSError
-from cloudos.identity import Principal, verify_token
+from cloudos.identity import audit
 from cloudos.settings import Settings
 from cloudos.store import Database
 from cloudos.vault import Vault
-
-EngineConnector = Callable[[], docker.DockerClient]
-
-
-@dataclass(frozen=True)
-class AppState:
-    """What request handlers may use."""
-
-    settings: Settings
-    database: Database
-    connect_engine: EngineConnector
-    apps: AppManager
-    loop: ReconcileLoop | None
-
-    def apps_wake(self) -> None:
-        """Ask the reconciler for a pass now."""
-        if self.loop is not None:
-            self.loop.wake()
+from cloudos.web._auth import (
+    SAFE_METHODS,
+    CurrentPrincipal,
+    client_address,
+    enforce,
+    unguarded,
+)
+from cloudos.web._state import AppState, EngineConnector, app_state
 
 
 class Health(BaseModel):
@@ -77,13 +65,6 @@ class VersionInfo(BaseModel):
     instance: str
 
 
-class Me(BaseModel):
-    """The caller, as the API sees it."""
-
-    username: str
-    is_admin: bool
-
-
 class Problem(BaseModel):
     """An RFC 9457 problem document: every error the API returns."""
 
@@ -91,32 +72,6 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-
-
-_bearer = HTTPBearer(auto_error=False)
-
-
-def app_state(request: Request) -> AppState:
-    """The state of the app serving ``request``."""
-    state: AppState = request.app.state.cloudos
-    return state
-
-
-def require_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Principal:
-    """The verified caller; 401 when the token is missing, unknown, expired or revoked."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise HTTPException(401, "an API token is required (Authorization: Bearer ...)")
-    with app_state(request).database.session() as session:
-        principal = verify_token(session, credentials.credentials)
-    if principal is None:
-        raise HTTPException(401, "the API token is unknown, expired or revoked")
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(require_principal)]
 
 
 def create_app(
@@ -211,17 +166,14 @@ def create_app(
             "<p>The control plane is running. API: <a href=/api/v1/docs>/api/v1/docs</a></p>"
         )
 
-    @app.get("/api/v1/version", response_model=VersionInfo, tags=["system"])
+    system = APIRouter(prefix="/api/v1", tags=["system"])
+
+    @system.get("/version", response_model=VersionInfo)
     def version() -> VersionInfo:
         """The control plane's version and the name of this cloud."""
         return VersionInfo(version=__version__, instance=settings.instance_name)
 
-    @app.get("/api/v1/me", response_model=Me, tags=["identity"])
-    def me(principal: CurrentPrincipal) -> Me:
-        """Who the token belongs to."""
-        return Me(username=principal.username, is_admin=principal.is_admin)
-
-    @app.get("/api/v1/system/engine", tags=["system"])
+    @system.get("/system/engine")
     def engine(principal: CurrentPrincipal) -> dict[str, object]:
         """The engine's version, swarm state, nodes and abilities."""
         client = connect_engine()
@@ -230,14 +182,17 @@ def create_app(
         finally:
             client.close()
 
+    from cloudos.web._addons_api import router as addons_router
     from cloudos.web._apps_api import router as apps_router
+    from cloudos.web._identity_api import router as identity_router
     from cloudos.web._routes_api import router as routes_router
 
-    app.include_router(apps_router)
-    app.include_router(routes_router)
-    from cloudos.web._addons_api import router as addons_router
-
-    app.include_router(addons_router)
+    for api in (system, identity_router, apps_router, routes_router, addons_router):
+        app.include_router(api, dependencies=[Depends(enforce)])
+    missing = unguarded(app.routes)
+    if missing:
+        raise RuntimeError(f"API operations without a permission rule: {', '.join(missing)}")
+    _install_audit(app, database)
     return app
 
 
@@ -291,7 +246,10 @@ def _problem(status: int, title: str, detail: str) -> JSONResponse:
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CloudOSError)
     async def cloudos_error(_request: Request, err: CloudOSError) -> JSONResponse:
-        return _problem(err.http_status, type(err).__name__, str(err))
+        response = _problem(err.http_status, type(err).__name__, str(err))
+        if err.http_status == 401:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
@@ -307,4 +265,74 @@ def _install_error_handlers(app: FastAPI) -> None:
         return response
 
 
-__all__ = ["AppState", "CurrentPrincipal", "app_state", "create_app", "require_principal"]
+def _install_audit(app: FastAPI, database: Database) -> None:
+    """Every request that changes something leaves a line in the audit log."""
+
+    @app.middleware("http")
+    async def audited(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.method in SAFE_METHODS or not request.url.path.startswith("/api/v1/"):
+            return await call_next(request)
+        detail = await _request_detail(request)
+        response = await call_next(request)
+        if getattr(request.state, "audited", False):
+            return response  # the handler wrote a more precise line itself
+        route = request.scope.get("route")
+        params: dict[str, str] = request.scope.get("path_params") or {}
+        principal = getattr(request.state, "principal", None)
+        status = response.status_code
+        result = "ok" if status < 400 else ("denied" if status in (401, 403, 404) else "failed")
+        await asyncio.to_thread(
+            _write_audit,
+            database,
+            actor=principal.username if principal else "anonymous",
+            action=getattr(route, "name", None) or request.url.path,
+            address=client_address(request),
+            space=params.get("space"),
+            target="/".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "space") or None,
+            result=f"{result} {status}",
+            detail=detail,
+        )
+        return response
+
+
+async def _request_detail(request: Request) -> dict[str, Any] | None:
+    """The request's JSON body, for the audit log (secrets are masked when written)."""
+    if "json" not in request.headers.get("content-type", ""):
+        return None
+    body = await request.body()
+    if not body or len(body) > 65536:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    return parsed if isinstance(parsed, dict) else {"body": parsed}
+
+
+def _write_audit(
+    database: Database,
+    *,
+    actor: str,
+    action: str,
+    address: str | None,
+    space: str | None,
+    target: str | None,
+    result: str,
+    detail: dict[str, Any] | None,
+) -> None:
+    with database.session() as session:
+        audit.record(
+            session,
+            actor=actor,
+            action=action,
+            address=address,
+            space=space,
+            target=target,
+            result=result,
+            detail=detail,
+        )
+
+
+__all__ = ["AppState", "CurrentPrincipal", "app_state", "create_app"]

@@ -29,7 +29,8 @@ from cloudos.engine import force_update as engine_force_update
 from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
 from cloudos.spaces import create_space, list_spaces, remove_space
 from cloudos.store.models import App, AppEvent, AppRevision, RouteRow, utcnow
-from cloudos.web._app import CurrentPrincipal, app_state
+from cloudos.web._auth import CurrentPrincipal, visible_space_names
+from cloudos.web._state import app_state
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +257,10 @@ def _urls(request: Request, session: Any, app_ids: list[int]) -> dict[int, list[
 
 @router.get("/spaces", response_model=list[SpaceOut])
 def spaces(request: Request, principal: CurrentPrincipal) -> list[SpaceOut]:
-    """Every space."""
+    """The caller's spaces (every space for a cluster admin)."""
     state = app_state(request)
     with state.database.session() as session:
+        visible = visible_space_names(session, principal)
         return [
             SpaceOut(
                 name=s.name,
@@ -268,7 +270,7 @@ def spaces(request: Request, principal: CurrentPrincipal) -> list[SpaceOut]:
                 created_at=s.created_at,
             )
             for s in list_spaces(session, instance=state.settings.instance_name)
-            if not s.removing
+            if not s.removing and (visible is None or s.name in visible)
         ]
 
 

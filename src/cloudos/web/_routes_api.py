@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloudos.apps._routes import (
     add_domain,
@@ -18,11 +20,23 @@ from cloudos.apps._routes import (
     remove_route,
 )
 from cloudos.errors import CloudOSError
+from cloudos.identity import Principal, authorize
 from cloudos.router import CertificateInfo, read_certificates, served_certificate
 from cloudos.store.models import App, DomainClaim, RedirectRow, RouteRow, Space
-from cloudos.web._app import CurrentPrincipal, app_state
+from cloudos.web._auth import CurrentPrincipal, visible_space_names
+from cloudos.web._state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["router"])
+
+
+def _in_space(session: Session, principal: Principal, needed: str) -> Callable[[int], object]:
+    """A check that the caller has ``needed`` in the space with the given id."""
+
+    def check(space_id: int) -> object:
+        space = session.get(Space, space_id)
+        return authorize(session, principal, space.name if space else "", needed)
+
+    return check
 
 
 class RouteIn(BaseModel):
@@ -136,8 +150,12 @@ def routes(
             .join(App, App.id == RouteRow.app_id)
             .order_by(RouteRow.domain, RouteRow.path)
         )
+        query = query.join(Space, Space.id == RouteRow.space_id)
         if space is not None:
-            query = query.join(Space, Space.id == RouteRow.space_id).where(Space.name == space)
+            query = query.where(Space.name == space)
+        visible = visible_space_names(session, principal)
+        if visible is not None:
+            query = query.where(Space.name.in_(sorted(visible)))
         return [
             _route_out(request, row, app)
             for row, app in session.execute(query).all()
@@ -150,6 +168,7 @@ def route_add(body: RouteIn, request: Request, principal: CurrentPrincipal) -> R
     """Send a domain (and path prefix) to a service port of an app."""
     state = app_state(request)
     with state.database.session() as session:
+        authorize(session, principal, body.space, "developer")
         row = add_route(
             session,
             space=body.space,
@@ -175,7 +194,12 @@ def route_remove(
     """Remove the route of a domain and path prefix."""
     state = app_state(request)
     with state.database.session() as session:
-        remove_route(session, domain=domain, path=path)
+        remove_route(
+            session,
+            domain=domain,
+            path=path,
+            check_space=_in_space(session, principal, "developer"),
+        )
     state.apps_wake()
     return Response(status_code=204)
 
@@ -185,11 +209,16 @@ def domains(request: Request, principal: CurrentPrincipal) -> list[DomainOut]:
     """Every claimed domain."""
     state = app_state(request)
     with state.database.session() as session:
-        rows = session.execute(
-            select(DomainClaim, Space)
-            .join(Space, Space.id == DomainClaim.space_id)
-            .order_by(DomainClaim.name)
-        ).all()
+        visible = visible_space_names(session, principal)
+        rows = [
+            (row, space)
+            for row, space in session.execute(
+                select(DomainClaim, Space)
+                .join(Space, Space.id == DomainClaim.space_id)
+                .order_by(DomainClaim.name)
+            ).all()
+            if visible is None or space.name in visible
+        ]
         return [
             DomainOut(space=space.name, name=row.name, tls=row.tls, created_at=row.created_at)
             for row, space in rows
@@ -201,6 +230,7 @@ def domain_add(body: DomainIn, request: Request, principal: CurrentPrincipal) ->
     """Claim a domain for a space; an uploaded certificate is stored with its key encrypted."""
     state = app_state(request)
     with state.database.session() as session:
+        authorize(session, principal, body.space, "admin")
         row = add_domain(
             session,
             state.apps.vault,
@@ -220,7 +250,7 @@ def domain_remove(name: str, request: Request, principal: CurrentPrincipal) -> R
     """Give up a domain claim."""
     state = app_state(request)
     with state.database.session() as session:
-        remove_domain(session, name=name)
+        remove_domain(session, name=name, check_space=_in_space(session, principal, "admin"))
     state.apps_wake()
     return Response(status_code=204)
 
@@ -230,11 +260,16 @@ def redirects(request: Request, principal: CurrentPrincipal) -> list[RedirectOut
     """Every redirect."""
     state = app_state(request)
     with state.database.session() as session:
-        rows = session.execute(
-            select(RedirectRow, Space)
-            .join(Space, Space.id == RedirectRow.space_id)
-            .order_by(RedirectRow.domain, RedirectRow.path)
-        ).all()
+        visible = visible_space_names(session, principal)
+        rows = [
+            (row, space)
+            for row, space in session.execute(
+                select(RedirectRow, Space)
+                .join(Space, Space.id == RedirectRow.space_id)
+                .order_by(RedirectRow.domain, RedirectRow.path)
+            ).all()
+            if visible is None or space.name in visible
+        ]
         return [
             RedirectOut(
                 space=space.name,
@@ -253,6 +288,7 @@ def redirect_add(body: RedirectIn, request: Request, principal: CurrentPrincipal
     """Answer a domain with a redirect (e.g. www to the apex)."""
     state = app_state(request)
     with state.database.session() as session:
+        authorize(session, principal, body.space, "developer")
         row = add_redirect(
             session,
             space=body.space,
@@ -281,7 +317,12 @@ def redirect_remove(
     """Remove a redirect."""
     state = app_state(request)
     with state.database.session() as session:
-        remove_redirect(session, domain=domain, path=path)
+        remove_redirect(
+            session,
+            domain=domain,
+            path=path,
+            check_space=_in_space(session, principal, "developer"),
+        )
     state.apps_wake()
     return Response(status_code=204)
 
@@ -316,7 +357,13 @@ def certificates(request: Request, principal: CurrentPrincipal) -> list[Certific
     if storage:
         found = read_certificates(f"{storage}/caddy")
     with state.database.session() as session:
-        hosts = sorted(set(session.scalars(select(RouteRow.domain))))
+        visible = visible_space_names(session, principal)
+        query = select(RouteRow.domain).join(Space, Space.id == RouteRow.space_id)
+        if visible is not None:
+            query = query.where(Space.name.in_(sorted(visible)))
+        hosts = sorted(set(session.scalars(query)))
+    if visible is not None:  # only certificates for the caller's own domains
+        found = [cert for cert in found if set(cert.names) & set(hosts)]
     stored = {name for cert in found for name in cert.names}
     for host in hosts:
         if host in stored:

@@ -1,0 +1,226 @@
+"""Who is calling, and may they: authentication, CSRF and the permission table.
+
+Every ``/api/v1`` operation has one line in :data:`PERMISSIONS`, checked before the
+handler runs (``enforce``); an operation without a line is refused, and the app
+refuses to start with one (so a new endpoint cannot ship unguarded). The table is
+also what docs/security.md shows, and tests/web/test_permissions.py walks every
+operation with every role against it.
+
+Callers prove who they are with an API token (``Authorization: Bearer``) or a
+browser session cookie. With the cookie, every request that changes something must
+carry the session's CSRF token in ``X-CSRF-Token``: another site can make the browser
+send the cookie, but cannot read the token.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, Request
+from fastapi.routing import APIRoute
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloudos.errors import Forbidden, Unauthenticated
+from cloudos.identity import (
+    Principal,
+    authorize,
+    verify_session,
+    verify_token,
+    visible_space_ids,
+)
+from cloudos.store.models import Space
+from cloudos.web._state import app_state
+
+SESSION_COOKIE = "cloudos_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+Need = Literal["public", "user", "cluster-admin", "viewer", "developer", "admin", "owner"]
+SPACE_ROLES = ("viewer", "developer", "admin", "owner")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Who may call one operation, and a word on why."""
+
+    need: Need
+    note: str = ""
+
+
+# (method, path) -> rule. Space roles apply to the space named in the path.
+PERMISSIONS: dict[tuple[str, str], Rule] = {
+    ("GET", "/api/v1/version"): Rule("public"),
+    ("POST", "/api/v1/auth/login"): Rule("public", "rate-limited, locks out after failures"),
+    ("POST", "/api/v1/auth/logout"): Rule("user"),
+    ("POST", "/api/v1/invitations/accept"): Rule("public", "the code is the credential"),
+    ("GET", "/api/v1/me"): Rule("user"),
+    ("PUT", "/api/v1/me/password"): Rule("user", "needs the current password"),
+    ("POST", "/api/v1/me/2fa"): Rule("user"),
+    ("POST", "/api/v1/me/2fa/confirm"): Rule("user"),
+    ("POST", "/api/v1/me/2fa/disable"): Rule("user", "needs the current password"),
+    ("GET", "/api/v1/tokens"): Rule("user", "own tokens only"),
+    ("POST", "/api/v1/tokens"): Rule("user", "scope limited to the caller's own role"),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Rule("user", "own tokens only"),
+    ("GET", "/api/v1/users"): Rule("cluster-admin"),
+    ("POST", "/api/v1/users"): Rule("cluster-admin"),
+    ("DELETE", "/api/v1/users/{username}"): Rule("cluster-admin"),
+    ("PUT", "/api/v1/users/{username}/password"): Rule("cluster-admin"),
+    ("GET", "/api/v1/audit"): Rule("cluster-admin"),
+    ("GET", "/api/v1/system/engine"): Rule("cluster-admin"),
+    ("GET", "/api/v1/spaces"): Rule("user", "only the caller's spaces"),
+    ("POST", "/api/v1/spaces"): Rule("cluster-admin"),
+    ("DELETE", "/api/v1/spaces/{space}"): Rule("owner"),
+    ("GET", "/api/v1/spaces/{space}/members"): Rule("viewer"),
+    ("PUT", "/api/v1/spaces/{space}/members/{username}"): Rule("admin", "owners by owners"),
+    ("DELETE", "/api/v1/spaces/{space}/members/{username}"): Rule("admin", "owners by owners"),
+    ("GET", "/api/v1/spaces/{space}/invitations"): Rule("admin"),
+    ("POST", "/api/v1/spaces/{space}/invitations"): Rule("admin", "owners by owners"),
+    ("GET", "/api/v1/spaces/{space}/audit"): Rule("admin"),
+    ("GET", "/api/v1/spaces/{space}/apps"): Rule("viewer"),
+    ("POST", "/api/v1/spaces/{space}/apps"): Rule("developer"),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}"): Rule("viewer"),
+    ("PATCH", "/api/v1/spaces/{space}/apps/{name}"): Rule("developer"),
+    ("DELETE", "/api/v1/spaces/{space}/apps/{name}"): Rule("developer"),
+    ("POST", "/api/v1/spaces/{space}/apps/{name}/rollback"): Rule("developer"),
+    ("POST", "/api/v1/spaces/{space}/apps/{name}/addons/{kind}/rotate"): Rule("developer"),
+    ("POST", "/api/v1/spaces/{space}/apps/{name}/stop"): Rule("developer"),
+    ("POST", "/api/v1/spaces/{space}/apps/{name}/start"): Rule("developer"),
+    ("POST", "/api/v1/spaces/{space}/apps/{name}/restart"): Rule("developer"),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}/revisions"): Rule("viewer"),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}/revisions/{number}"): Rule(
+        "viewer", "secrets masked"
+    ),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}/events"): Rule("viewer"),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}/stats"): Rule("viewer"),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}/logs"): Rule("viewer"),
+    ("GET", "/api/v1/stacks/unmanaged"): Rule("cluster-admin", "sees every stack"),
+    ("POST", "/api/v1/spaces/{space}/adopt"): Rule("cluster-admin", "takes over any stack"),
+    ("GET", "/api/v1/addons"): Rule("user", "only the caller's spaces"),
+    ("GET", "/api/v1/routes"): Rule("user", "only the caller's spaces"),
+    ("POST", "/api/v1/routes"): Rule("user", "developer in the route's space"),
+    ("DELETE", "/api/v1/routes"): Rule("user", "developer in the route's space"),
+    ("GET", "/api/v1/domains"): Rule("user", "only the caller's spaces"),
+    ("POST", "/api/v1/domains"): Rule("user", "admin in the domain's space"),
+    ("DELETE", "/api/v1/domains/{name}"): Rule("user", "admin in the domain's space"),
+    ("GET", "/api/v1/redirects"): Rule("user", "only the caller's spaces"),
+    ("POST", "/api/v1/redirects"): Rule("user", "developer in the redirect's space"),
+    ("DELETE", "/api/v1/redirects"): Rule("user", "developer in the redirect's space"),
+    ("GET", "/api/v1/router"): Rule("user"),
+    ("GET", "/api/v1/certificates"): Rule("user", "only the caller's spaces' domains"),
+}
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the control plane sees it."""
+    return request.client.host if request.client else None
+
+
+def authenticate(request: Request) -> Principal | None:
+    """The caller from a bearer token or a session cookie; ``None`` when neither is sent.
+
+    Raises when credentials are sent but wrong, or a cookie request lacks its CSRF token.
+    """
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    database = app_state(request).database
+    if header is not None:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated("an API token is required (Authorization: Bearer ...)")
+        with database.session() as session:
+            principal = verify_token(session, token.strip())
+        if principal is None:
+            raise Unauthenticated("the API token is unknown, expired or revoked")
+        return principal
+    if cookie is not None:
+        with database.session() as session:
+            found = verify_session(session, cookie)
+        if found is None:
+            raise Unauthenticated("the session has ended; sign in again")
+        principal, csrf = found
+        if request.method not in SAFE_METHODS:
+            sent = request.headers.get(CSRF_HEADER, "")
+            if not hmac.compare_digest(sent.encode(), csrf.encode()):
+                raise Forbidden(f"CSRF token missing or wrong (send it in {CSRF_HEADER})")
+        return principal
+    return None
+
+
+def enforce(request: Request) -> None:
+    """Check the permission table for the operation being called."""
+    route = request.scope.get("route")
+    path = route.path if isinstance(route, APIRoute) else request.url.path
+    rule = PERMISSIONS.get((request.method, path))
+    if rule is None:
+        raise Forbidden(f"no permission rule for {request.method} {path}")
+    principal = authenticate(request)
+    request.state.principal = principal
+    if rule.need == "public":
+        return
+    if principal is None:
+        raise Unauthenticated("sign in or send an API token (Authorization: Bearer ...)")
+    if rule.need == "cluster-admin":
+        if not principal.is_admin:
+            raise Forbidden("only a cluster admin may do this")
+    elif rule.need in SPACE_ROLES:
+        with app_state(request).database.session() as session:
+            authorize(session, principal, request.path_params["space"], rule.need)
+
+
+def current_principal(request: Request) -> Principal:
+    """The caller ``enforce`` found (every non-public operation has one)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise Unauthenticated("sign in or send an API token (Authorization: Bearer ...)")
+    return principal
+
+
+def optional_principal(request: Request) -> Principal | None:
+    """The caller, if any (public operations)."""
+    found: Principal | None = getattr(request.state, "principal", None)
+    return found
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+OptionalPrincipal = Annotated[Principal | None, Depends(optional_principal)]
+
+
+def visible_space_names(session: Session, principal: Principal) -> set[str] | None:
+    """Names of the spaces the caller may see; ``None`` means every space."""
+    ids = visible_space_ids(session, principal)
+    if ids is None:
+        return None
+    return set(session.scalars(select(Space.name).where(Space.id.in_(sorted(ids)))))
+
+
+def unguarded(routes: Sequence[object]) -> list[str]:
+    """API operations without a line in the permission table."""
+    missing: list[str] = []
+    for route in routes:
+        if isinstance(route, APIRoute) and route.path.startswith("/api/v1/"):
+            missing.extend(
+                f"{method} {route.path}"
+                for method in sorted(route.methods or ())
+                if (method, route.path) not in PERMISSIONS
+            )
+    return missing
+
+
+__all__ = [
+    "CSRF_HEADER",
+    "PERMISSIONS",
+    "SESSION_COOKIE",
+    "CurrentPrincipal",
+    "OptionalPrincipal",
+    "Rule",
+    "authenticate",
+    "client_address",
+    "current_principal",
+    "enforce",
+    "unguarded",
+    "visible_space_names",
+]

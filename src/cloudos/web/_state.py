@@ -1,0 +1,40 @@
+"""What request handlers may use, reachable from every request."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import docker
+from fastapi import Request
+
+from cloudos.apps import AppManager, ReconcileLoop
+from cloudos.settings import Settings
+from cloudos.store import Database
+
+EngineConnector = Callable[[], docker.DockerClient]
+
+
+@dataclass(frozen=True)
+class AppState:
+    """What request handlers may use."""
+
+    settings: Settings
+    database: Database
+    connect_engine: EngineConnector
+    apps: AppManager
+    loop: ReconcileLoop | None
+
+    def apps_wake(self) -> None:
+        """Ask the reconciler for a pass now."""
+        if self.loop is not None:
+            self.loop.wake()
+
+
+def app_state(request: Request) -> AppState:
+    """The state of the app serving ``request``."""
+    state: AppState = request.app.state.cloudos
+    return state
+
+
+__all__ = ["AppState", "EngineConnector", "app_state"]
