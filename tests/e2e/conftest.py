@@ -27,6 +27,9 @@ def built_images(docker_client: docker.DockerClient) -> docker.DockerClient:
     return docker_client
 
 
+UNREACHABLE_ACME = "https://127.0.0.1:1/directory"
+
+
 class ControlPlane:
     """A ``cloudos serve`` of its own (data, port, instance) and an API client for it."""
 
@@ -53,6 +56,9 @@ class ControlPlane:
             "CLOUDOS_ROUTER": str(self.router).lower(),
             "CLOUDOS_HTTP_PORT": str(self.http_port),
             "CLOUDOS_HTTPS_PORT": str(self.https_port),
+            # Nothing listens there (in the router's container): tests never ask Let's
+            # Encrypt, and a public name's failed ACME attempt is what tests can see.
+            "CLOUDOS_ACME_DIRECTORY": UNREACHABLE_ACME,
         }
 
     def start(self) -> None:
