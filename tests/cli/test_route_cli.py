@@ -107,3 +107,29 @@ def test_cert_ls_shows_the_last_error(api: FakeApi, monkeypatch: pytest.MonkeyPa
     assert "LAST ERROR" in result.stdout
     assert "urn:ietf:params:acme:error:malformed" in result.stdout
     assert "Caddy Local Authority" in result.stdout
+
+
+def test_cert_ls_without_errors_has_no_error_column(api: FakeApi) -> None:
+    api.on(
+        "GET",
+        "/certificates",
+        (
+            200,
+            [
+                {
+                    "names": ["hello.default.localhost"],
+                    "issuer": "Caddy Local Authority - ECC Intermediate",
+                    "not_before": "2026-11-22T10:00:00Z",
+                    "not_after": "2026-11-22T22:00:00Z",
+                    "serial": "1",
+                    "source": "local",
+                    "last_error": None,
+                    "last_error_at": None,
+                }
+            ],
+        ),
+    )
+    result = run(api, "cert", "ls")
+    assert result.code == 0, result.stderr
+    assert "LAST ERROR" not in result.stdout
+    assert "hello.default.localhost" in result.stdout  # not folded in 80 columns

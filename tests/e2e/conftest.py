@@ -156,8 +156,10 @@ class ControlPlane:
         label = f"io.cloudos.instance={self.instance}"
         for service in self.docker.services.list(filters={"label": label}):
             service.remove()
+        # The low-level list: the high-level one inspects each container and fails
+        # with NotFound when one goes away in between, which is what we wait for.
         wait_until(
-            lambda: not self.docker.containers.list(all=True, filters={"label": label}),
+            lambda: not self.docker.api.containers(all=True, filters={"label": label}),
             timeout=60,
             what="containers gone",
         )

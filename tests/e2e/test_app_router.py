@@ -357,6 +357,9 @@ def test_route_options_with_real_traffic(routed_plane: ControlPlane) -> None:
     )
     assert streamed is not None
     assert streamed.status_code == 413
+    small = routed(plane, "POST", "opts.probe.test", "/echo", auth=ann, content=iter([b"x" * 900]))
+    assert small is not None
+    assert (small.status_code, small.text) == (200, "got 900 bytes")
 
     # Forward auth: the auth app's 401 reaches the client; a 2xx lets the request
     # through with the user it names, whatever the client claimed.

@@ -306,18 +306,29 @@ def cert_list(
     """List certificates: names, issuer, expiry, and why the last attempt to get one failed."""
     with open_client(ctx, url, token) as client:
         certificates: list[dict[str, Any]] = client.get("/certificates")
+    columns = ("NAMES", "ISSUER", "EXPIRES", "SOURCE")
+    errors = any(c["last_error"] for c in certificates)
+
+    def row(cert: dict[str, Any]) -> tuple[str, ...]:
+        cells = (
+            ", ".join(cert["names"]),
+            cert["issuer"] or "-",
+            str(cert["not_after"] or "-"),
+            cert["source"],
+        )
+        if not errors:
+            return cells
+        error = f"{cert['last_error_at']}: {cert['last_error']}" if cert["last_error"] else ""
+        return (*cells, error)
+
     print_listing(
         certificates,
         json_output=json_output,
         empty="no certificates",
-        columns=("NAMES", "ISSUER", "EXPIRES", "SOURCE", "LAST ERROR"),
-        row=lambda c: (
-            ", ".join(c["names"]),
-            c["issuer"] or "-",
-            str(c["not_after"] or "-"),
-            c["source"],
-            f"{c['last_error_at']}: {c['last_error']}" if c["last_error"] else "",
-        ),
+        # The error column only when there is one: it is long, and a table of 80
+        # columns would fold the names.
+        columns=(*columns, "LAST ERROR") if errors else columns,
+        row=row,
     )
 
 

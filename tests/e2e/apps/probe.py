@@ -2,7 +2,7 @@
 
 GET /verify   forward-auth check: 200 with Remote-User for ``Bearer let-me-in``, else 401
 GET /whoami   the Remote-User header the request arrived with ("-" without one)
-POST /echo    reads the body, answers how many bytes it got
+POST /echo    reads the body (announced or chunked), answers how many bytes it got
 GET /ws       a WebSocket that echoes text messages
 GET /...      "probe"
 """
@@ -44,8 +44,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.answer(200, "probe")
 
     def do_POST(self) -> None:
-        size = int(self.headers.get("Content-Length") or 0)
-        got = len(self.rfile.read(size))
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            got = 0
+            while size := int(self.rfile.readline().split(b";")[0], 16):
+                got += len(self.rfile.read(size))
+                self.rfile.readline()  # the CRLF after the chunk
+            self.rfile.readline()  # the CRLF after the last (empty) chunk
+        else:
+            got = len(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
         self.answer(200, f"got {got} bytes")
 
     def websocket(self) -> None:
