@@ -71,37 +71,32 @@ def test_bad_options_are_refused_before_anything_is_sent(
     assert api.requests == []
 
 
+# As GET /certificates lists them: one served by the internal CA, one never obtained.
+SERVED = {
+    "names": ["hello.default.localhost"],
+    "issuer": "Caddy Local Authority - ECC Intermediate",
+    "not_before": "2026-11-22T10:00:00Z",
+    "not_after": "2026-11-22T22:00:00Z",
+    "serial": "1",
+    "source": "local",
+    "last_error": None,
+    "last_error_at": None,
+}
+FAILED = {
+    "names": ["shop.example.com"],
+    "issuer": None,
+    "not_before": None,
+    "not_after": None,
+    "serial": None,
+    "source": "none",
+    "last_error": "HTTP 400 urn:ietf:params:acme:error:malformed - no such host",
+    "last_error_at": "2026-11-22T10:00:00Z",
+}
+
+
 def test_cert_ls_shows_the_last_error(api: FakeApi, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_output.console, "width", 240)  # one line per certificate
-    api.on(
-        "GET",
-        "/certificates",
-        (
-            200,
-            [
-                {
-                    "names": ["shop.example.com"],
-                    "issuer": None,
-                    "not_before": None,
-                    "not_after": None,
-                    "serial": None,
-                    "source": "none",
-                    "last_error": "HTTP 400 urn:ietf:params:acme:error:malformed - no such host",
-                    "last_error_at": "2026-11-22T10:00:00Z",
-                },
-                {
-                    "names": ["app.default.localhost"],
-                    "issuer": "Caddy Local Authority - ECC Intermediate",
-                    "not_before": "2026-11-22T10:00:00Z",
-                    "not_after": "2026-11-22T22:00:00Z",
-                    "serial": "1",
-                    "source": "local",
-                    "last_error": None,
-                    "last_error_at": None,
-                },
-            ],
-        ),
-    )
+    api.on("GET", "/certificates", (200, [FAILED, SERVED]))
     result = run(api, "cert", "ls")
     assert result.code == 0, result.stderr
     assert "LAST ERROR" in result.stdout
@@ -110,25 +105,7 @@ def test_cert_ls_shows_the_last_error(api: FakeApi, monkeypatch: pytest.MonkeyPa
 
 
 def test_cert_ls_without_errors_has_no_error_column(api: FakeApi) -> None:
-    api.on(
-        "GET",
-        "/certificates",
-        (
-            200,
-            [
-                {
-                    "names": ["hello.default.localhost"],
-                    "issuer": "Caddy Local Authority - ECC Intermediate",
-                    "not_before": "2026-11-22T10:00:00Z",
-                    "not_after": "2026-11-22T22:00:00Z",
-                    "serial": "1",
-                    "source": "local",
-                    "last_error": None,
-                    "last_error_at": None,
-                }
-            ],
-        ),
-    )
+    api.on("GET", "/certificates", (200, [SERVED]))
     result = run(api, "cert", "ls")
     assert result.code == 0, result.stderr
     assert "LAST ERROR" not in result.stdout
