@@ -27,6 +27,9 @@ def built_images(docker_client: docker.DockerClient) -> docker.DockerClient:
     return docker_client
 
 
+UNREACHABLE_ACME = "https://127.0.0.1:1/directory"
+
+
 class ControlPlane:
     """A ``cloudos serve`` of its own (data, port, instance) and an API client for it."""
 
@@ -53,6 +56,9 @@ class ControlPlane:
             "CLOUDOS_ROUTER": str(self.router).lower(),
             "CLOUDOS_HTTP_PORT": str(self.http_port),
             "CLOUDOS_HTTPS_PORT": str(self.https_port),
+            # Nothing listens there (in the router's container): tests never ask Let's
+            # Encrypt, and a public name's failed ACME attempt is what tests can see.
+            "CLOUDOS_ACME_DIRECTORY": UNREACHABLE_ACME,
         }
 
     def start(self) -> None:
@@ -150,8 +156,10 @@ class ControlPlane:
         label = f"io.cloudos.instance={self.instance}"
         for service in self.docker.services.list(filters={"label": label}):
             service.remove()
+        # The low-level list: the high-level one inspects each container and fails
+        # with NotFound when one goes away in between, which is what we wait for.
         wait_until(
-            lambda: not self.docker.containers.list(all=True, filters={"label": label}),
+            lambda: not self.docker.api.containers(all=True, filters={"label": label}),
             timeout=60,
             what="containers gone",
         )

@@ -3,16 +3,22 @@ pages, extra routes and the rules that keep host names apart."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
+import socket
 import ssl
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from tests.e2e.conftest import ControlPlane
+from cloudos.engine.images import image_ref
+from tests.e2e.conftest import UNREACHABLE_ACME, ControlPlane
 from tests.e2e.test_apps import HELLO
 from tests.helpers import free_port, wait_until
 
@@ -183,3 +189,235 @@ def test_app_is_served_by_its_host_name_over_https(routed_plane: ControlPlane) -
         what="route gone",
     )
     assert plane.api.get("/routes").json() == []
+
+
+def probe_template() -> str:
+    """The probe (apps/probe.py: forward-auth check, body echo, WebSocket echo) as an app:
+    the control plane's image has the python3 it needs."""
+    script = (Path(__file__).parent / "apps" / "probe.py").read_text()
+    assert "$" not in script  # template syntax: the script goes in verbatim
+    health = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/')"
+    document = {
+        "format": "cloudos.template/v1",
+        "id": "org.cloudos.test.probe",
+        "version": "1.0.0",
+        "name": "Probe",
+        "description": "Answers what the router tests ask (end-to-end test app).",
+        "license": "Apache-2.0",
+        "services": {
+            "web": {
+                "image": image_ref("control"),
+                "command": ["python3", "-c", script],
+                "healthcheck": {
+                    "test": ["CMD", "python3", "-c", health],
+                    "interval": "2s",
+                    "timeout": "2s",
+                    "retries": 3,
+                    "start_period": "2s",
+                },
+            }
+        },
+        "routes": [{"service": "web", "port": 8080}],
+    }
+    return yaml.safe_dump(document, sort_keys=False)
+
+
+def routed(
+    plane: ControlPlane, method: str, host: str, path: str = "/", **kwargs: Any
+) -> httpx.Response | None:
+    """A request over HTTPS to the router for ``host`` (None when it does not answer)."""
+    root = router_root(plane)
+    if root is None:
+        return None
+    context = ssl.create_default_context(cafile=str(root))
+    headers = {"Host": host, **kwargs.pop("headers", {})}
+    try:
+        with httpx.Client(verify=context) as client:
+            return client.request(
+                method,
+                f"https://127.0.0.1:{plane.https_port}{path}",
+                headers=headers,
+                extensions={"sni_hostname": host},
+                timeout=10,
+                **kwargs,
+            )
+    except httpx.HTTPError:
+        return None
+
+
+def websocket_echo(plane: ControlPlane, host: str, message: bytes) -> tuple[str, bytes]:
+    """A WebSocket to ``/ws`` through the router, one text message: (status line, reply)."""
+    root = router_root(plane)
+    assert root is not None
+    context = ssl.create_default_context(cafile=str(root))
+    key = base64.b64encode(os.urandom(16)).decode()
+    with (
+        socket.create_connection(("127.0.0.1", plane.https_port), timeout=10) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
+        tls.sendall(
+            f"GET /ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = tls.recv(1)
+            if not chunk:
+                break
+            head += chunk
+        status = head.split(b"\r\n", 1)[0].decode()
+        if " 101 " not in status + " ":
+            return status, b""
+        mask = os.urandom(4)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(message))
+        tls.sendall(bytes([0x81, 0x80 | len(message)]) + mask + masked)
+        first = tls.recv(2)
+        reply = b""
+        while len(reply) < first[1] & 0x7F:
+            reply += tls.recv(first[1] - len(reply))
+        tls.sendall(bytes([0x88, 0x80]) + mask)  # close
+        return status, reply
+
+
+def test_route_options_with_real_traffic(routed_plane: ControlPlane) -> None:
+    """Basic auth, body limit, headers, forward auth, WebSockets, HSTS and a certificate
+    error, all on one probe app behind the real router."""
+    plane = routed_plane
+    created = plane.api.post(
+        "/spaces/default/apps", json={"name": "probe", "template_text": probe_template()}
+    )
+    assert created.status_code == 201, created.text
+    plane.wait_status("probe", {"running"}, timeout=180)
+
+    def cloudos(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cloudos", *args],
+            env=plane.env(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    # Options through the command line; the password only on stdin.
+    added = cloudos(
+        "route", "add", "opts.probe.test", "--app", "probe",
+        "--basic-auth", "ann", "--max-body", "1KB", "--header", "X-Probe=yes",
+        stdin="open sesame\n",
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    assert "open sesame" not in added.stdout + added.stderr
+    refused = cloudos("route", "add", "x.probe.test", "--app", "probe", "--max-body", "10XB")
+    assert refused.returncode == 1
+    assert "--max-body '10XB' is not a size" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    sso = cloudos(
+        "route", "add", "sso.probe.test", "--app", "probe",
+        "--forward-auth", "http://probe:8080/verify",
+    )  # fmt: skip
+    assert sso.returncode == 0, sso.stderr
+    # A public name with a certificate from the internal CA (HSTS by the name), and
+    # one whose ACME directory does not answer.
+    claimed = plane.api.post("/domains", json={"name": "shop.cloudos-e2e.net", "tls": "internal"})
+    assert claimed.status_code == 201, claimed.text
+    for domain in ("shop.cloudos-e2e.net", "fails.cloudos-e2e.net"):
+        made = plane.api.post("/routes", json={"app": "probe", "domain": domain})
+        assert made.status_code == 201, made.text
+    listed = cloudos("route", "ls", "--json")
+    assert "open sesame" not in listed.stdout
+    assert "$2b$" not in listed.stdout
+
+    # Basic auth: 401 without credentials, 200 with; the header is added.
+    wait_until(
+        lambda: (r := routed(plane, "GET", "opts.probe.test")) is not None and r.status_code == 401,
+        timeout=120,
+        what="basic auth on the new route",
+    )
+    ann = ("ann", "open sesame")
+    ok = routed(plane, "GET", "opts.probe.test", auth=ann)
+    assert ok is not None
+    assert (ok.status_code, ok.text) == (200, "probe")
+    assert ok.headers["X-Probe"] == "yes"
+    assert "Strict-Transport-Security" not in ok.headers  # a private name
+    wrong = routed(plane, "GET", "opts.probe.test", auth=("ann", "guess"))
+    assert wrong is not None
+    assert wrong.status_code == 401
+
+    # The body limit: 1 KB passes, more is refused, announced or streamed.
+    below = routed(plane, "POST", "opts.probe.test", "/echo", auth=ann, content=b"x" * 1000)
+    assert below is not None
+    assert (below.status_code, below.text) == (200, "got 1000 bytes")
+    above = routed(plane, "POST", "opts.probe.test", "/echo", auth=ann, content=b"x" * 1001)
+    assert above is not None
+    assert above.status_code == 413
+    streamed = routed(
+        plane, "POST", "opts.probe.test", "/echo", auth=ann, content=iter([b"x" * 800] * 3)
+    )
+    assert streamed is not None
+    assert streamed.status_code == 413
+    small = routed(plane, "POST", "opts.probe.test", "/echo", auth=ann, content=iter([b"x" * 900]))
+    assert small is not None
+    assert (small.status_code, small.text) == (200, "got 900 bytes")
+
+    # Forward auth: the auth app's 401 reaches the client; a 2xx lets the request
+    # through with the user it names, whatever the client claimed.
+    wait_until(
+        lambda: (
+            (r := routed(plane, "GET", "sso.probe.test", "/whoami")) is not None
+            and r.status_code == 401
+        ),
+        what="forward auth on the new route",
+    )
+    denied = routed(plane, "GET", "sso.probe.test", "/whoami", headers={"Remote-User": "eve"})
+    assert denied is not None
+    assert (denied.status_code, denied.text) == (401, "who are you?\n")
+    passed = routed(
+        plane,
+        "GET",
+        "sso.probe.test",
+        "/whoami",
+        headers={"Authorization": "Bearer let-me-in", "Remote-User": "eve"},
+    )
+    assert passed is not None
+    assert (passed.status_code, passed.text) == (200, "alice")
+
+    # WebSockets: the upgrade goes through to the app and back.
+    status, reply = websocket_echo(plane, "probe.default.localhost", b"hello")
+    assert status.startswith("HTTP/1.1 101"), status
+    assert reply == b"echo: hello"
+
+    # HSTS on HTTPS for a public name, not for .localhost.
+    wait_until(
+        lambda: (
+            (r := routed(plane, "GET", "shop.cloudos-e2e.net")) is not None and r.status_code == 200
+        ),
+        what="the public name served",
+    )
+    public = routed(plane, "GET", "shop.cloudos-e2e.net")
+    assert public is not None
+    assert public.headers["Strict-Transport-Security"] == "max-age=31536000"
+    local = routed(plane, "GET", "probe.default.localhost")
+    assert local is not None
+    assert local.status_code == 200
+    assert "Strict-Transport-Security" not in local.headers
+
+    # The failed ACME attempt for the other public name, from the router's log.
+    def failed() -> dict[str, Any] | None:
+        for cert in plane.api.get("/certificates").json():
+            if "fails.cloudos-e2e.net" in cert["names"] and cert["last_error"]:
+                return dict(cert)
+        return None
+
+    wait_until(lambda: failed() is not None, timeout=90, what="the certificate error shown")
+    error = failed()
+    assert error is not None
+    assert UNREACHABLE_ACME in error["last_error"]
+    assert "connection refused" in error["last_error"]
+    certs = cloudos("cert", "ls", "--json")
+    assert certs.returncode == 0, certs.stderr
+    [shown] = [c for c in json.loads(certs.stdout) if "fails.cloudos-e2e.net" in c["names"]]
+    assert "connection refused" in shown["last_error"]
+    table = cloudos("cert", "ls")
+    assert "LAST ERROR" in table.stdout

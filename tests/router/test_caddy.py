@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from cloudos.router import (
     redirect_www,
     render_caddy_config,
 )
+from cloudos.router._caddy import greater_than_pattern
 from tests.router.conftest import OPEN_SESAME
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -275,3 +277,31 @@ def test_lets_encrypt_is_the_default_acme_directory(web: Upstream) -> None:
 def test_bad_settings_are_refused(settings: dict[str, Any], reason: str) -> None:
     with pytest.raises(InvalidInput, match=reason):
         render_caddy_config(RouteTable(), **({"endpoint_mode": "vip"} | settings))
+
+
+@pytest.mark.parametrize("limit", [1, 9, 10, 99, 1000, 1024, 1999, 10_000_000])
+def test_the_content_length_pattern_matches_exactly_the_numbers_above_the_limit(
+    limit: int,
+) -> None:
+    pattern = re.compile(greater_than_pattern(limit))
+    candidates = [*range(0, 2100), limit - 1, limit, limit + 1, limit * 10, 10**9]
+    for number in candidates:
+        assert bool(pattern.match(str(number))) == (number > limit), number
+    assert pattern.match(f"00{limit + 1}")
+    assert not pattern.match(f"00{limit}")
+    assert not pattern.match("")
+
+
+def test_a_body_limit_answers_413_for_announced_and_streamed_bodies(web: Upstream) -> None:
+    route = Route(domain="up.example.com", space="s", upstream=web, max_body_bytes="1KiB")
+    config = render_caddy_config(RouteTable(routes=[route]), endpoint_mode="dnsrr")
+    handlers = config["apps"]["http"]["servers"]["https"]["routes"][0]["handle"][0]["routes"][0][
+        "handle"
+    ]
+    guard, body, *_ = (h for h in handlers if h["handler"] in ("subroute", "request_body"))
+    [too_large] = guard["routes"]
+    assert too_large["match"] == [
+        {"header_regexp": {"Content-Length": {"pattern": greater_than_pattern(1024)}}}
+    ]
+    assert too_large["handle"][0]["status_code"] == 413
+    assert body == {"handler": "request_body", "max_size": 1024}

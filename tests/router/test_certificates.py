@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cloudos.router import certificate_errors, read_certificates
@@ -31,24 +32,36 @@ def test_no_storage_yet_means_no_certificates(tmp_path: Path) -> None:
     assert read_certificates(tmp_path / "missing") == []
 
 
-# Lines as Caddy 2.6 logs them (docker service logs prefixes each with the task name).
-LOG = [
-    'router.1.x@node | {"level":"info","ts":1.0,"logger":"tls.obtain","msg":"acquiring lock",'
-    '"identifier":"shop.example.com"}',
-    '{"level":"error","ts":2.0,"logger":"tls.obtain","msg":"could not get certificate from '
-    'issuer","identifier":"shop.example.com","issuer":"acme-v02.api.letsencrypt.org-directory",'
-    '"error":"HTTP 429 urn:ietf:params:acme:error:rateLimited - too many certificates"}',
-    '{"level":"error","ts":3.0,"logger":"tls.obtain","msg":"will retry",'
-    '"error":"[blog.example.com] Obtain: no solvers available","identifier":"blog.example.com"}',
-    '{"level":"info","ts":4.0,"logger":"tls.obtain","msg":"certificate obtained successfully",'
-    '"identifier":"blog.example.com"}',
-    '{"level":"error","ts":5.0,"logger":"http.log.error","msg":"dial tcp: lookup web",'
-    '"identifier":"x"}',
-    "not json at all",
-]
+# Caddy 2.6.2's own log (see the file's header): run 1 fails for both names, run 2
+# gets shop.refused-by-pebble.com a certificate and fails again for the other.
+RECORDED = (FIXTURES / "caddy-acme.log").read_text().splitlines()
+RUN_1 = RECORDED[: RECORDED.index("# run 2: PEBBLE_VA_ALWAYS_VALID=1, fresh storage")]
 
 
-def test_the_last_certificate_error_per_name_and_a_success_clears_it() -> None:
-    errors = certificate_errors(LOG)
-    assert list(errors) == ["shop.example.com"]
-    assert errors["shop.example.com"].startswith("HTTP 429 urn:ietf:params:acme:error:rateLimited")
+def test_the_issuers_error_is_the_last_error_of_each_failing_name() -> None:
+    errors = certificate_errors(RUN_1)
+    assert sorted(errors) == ["down.unreachable-ca.com", "shop.refused-by-pebble.com"]
+    refused = errors["shop.refused-by-pebble.com"]
+    # Pebble's answer, not the retry or lock bookkeeping that follows it.
+    assert refused.message.startswith("HTTP 400 urn:ietf:params:acme:error:malformed")
+    assert "no such host" in refused.message
+    assert refused.at == datetime.fromtimestamp(1795323716.0911424, tz=UTC)
+    assert errors["down.unreachable-ca.com"].message.endswith(
+        'Get "https://127.0.0.1:1/dir": dial tcp 127.0.0.1:1: connect: connection refused'
+    )
+
+
+def test_a_later_success_clears_the_error() -> None:
+    errors = certificate_errors(RECORDED)
+    assert list(errors) == ["down.unreachable-ca.com"]
+    assert errors["down.unreachable-ca.com"].at == datetime.fromtimestamp(
+        1795323763.4185202, tz=UTC
+    )
+
+
+def test_docker_service_logs_prefixes_and_foreign_lines_are_skipped() -> None:
+    prefixed = [
+        f"2026-11-22T10:00:00.000000000Z e2e-router_caddy.1.abc@node    | {line}" for line in RUN_1
+    ]
+    lines = ["not json at all", "{broken", '{"logger":"tls.obtain","msg":"x"}', *prefixed]
+    assert certificate_errors(lines) == certificate_errors(RUN_1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bcrypt
 import pytest
 
 from cloudos.errors import InvalidInput
@@ -17,6 +18,7 @@ from cloudos.router import (
     default_tls_mode,
     normalize_domain,
     normalize_path,
+    parse_size,
     redirect_www,
 )
 from tests.router.conftest import FIXTURES, OPEN_SESAME
@@ -101,7 +103,8 @@ def test_a_route_normalizes_aliases_headers_and_users(web: Upstream) -> None:
     [
         ({"aliases": ("shop.example.com",)}, "route's own domain"),
         ({"strip_prefix": True}, "strip_prefix needs a path"),
-        ({"max_body_bytes": 0}, "positive integer"),
+        ({"max_body_bytes": 0}, "at least 1 byte"),
+        ({"max_body_bytes": "10XB"}, "max_body_bytes '10XB' is not a size"),
         ({"response_headers": {"Bad Header": "x"}}, "not a header name"),
         ({"response_headers": {"X-A": "a\r\nSet-Cookie: x"}}, "line break"),
         ({"response_headers": (("X-A", "1"), ("x-a", "2"))}, "given twice"),
@@ -122,6 +125,42 @@ def test_basic_auth_takes_only_bcrypt_hashes() -> None:
         BasicAuthUser("bob", "open sesame")
     with pytest.raises(InvalidInput, match="no ':'"):
         BasicAuthUser("bo:b", OPEN_SESAME)
+
+
+def test_a_plain_password_is_hashed_with_bcrypt_and_never_kept() -> None:
+    user = BasicAuthUser.from_password("ann", "open sesame")
+    assert user.password_hash.startswith("$2b$12$")
+    assert bcrypt.checkpw(b"open sesame", user.password_hash.encode())
+    assert "open sesame" not in repr(user)
+    with pytest.raises(InvalidInput, match="a password is required"):
+        BasicAuthUser.from_password("ann", "")
+    with pytest.raises(InvalidInput, match="longer than 72 bytes") as refused:
+        BasicAuthUser.from_password("ann", "x" * 73)
+    assert "xxx" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        (1048576, 1048576),
+        ("512", 512),
+        ("10MB", 10_000_000),
+        ("10mb", 10_000_000),
+        ("1 KiB", 1024),
+        ("2MiB", 2 * 1024**2),
+        ("1G", 1_000_000_000),
+        ("3k", 3000),
+    ],
+)
+def test_sizes_are_bytes_or_numbers_with_a_unit(text: int | str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["10XB", "MB", "-1", "1.5MB", "", True])
+def test_a_bad_size_names_the_field_and_the_value(text: object) -> None:
+    with pytest.raises(InvalidInput, match=r"--max-body .* is not a size") as refused:
+        parse_size(text, field_name="--max-body")  # type: ignore[arg-type]
+    assert repr(text) in str(refused.value)
 
 
 def test_upstreams_and_forward_auth_are_checked() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -19,6 +20,7 @@ from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.router import (
     BasicAuthUser,
     Domain,
+    ForwardAuth,
     Redirect,
     RedirectStatus,
     Route,
@@ -28,6 +30,7 @@ from cloudos.router import (
     Upstream,
     normalize_domain,
     normalize_path,
+    parse_size,
 )
 from cloudos.spaces import get_space, network_name
 from cloudos.store.models import App, AppRevision, DomainClaim, RedirectRow, RouteRow, Space
@@ -35,7 +38,15 @@ from cloudos.templates import Template
 from cloudos.vault import Vault
 
 ROUTE_OPTIONS = frozenset(
-    {"https_redirect", "hsts", "max_body_bytes", "basic_auth", "response_headers", "aliases"}
+    {
+        "aliases",
+        "basic_auth",
+        "forward_auth",
+        "hsts",
+        "https_redirect",
+        "max_body_bytes",
+        "response_headers",
+    }
 )
 
 
@@ -99,14 +110,115 @@ def add_route(
 ) -> RouteRow:
     """Add a route to one of an app's services; refused if it breaks a rule."""
     found = get_space(session, space)
-    app = session.scalar(select(App).where(App.space_id == found.id, App.name == app_name))
+    app, template = _live_app(session, found, app_name)
+    service, port = _service_port(app_name, template, service=service, port=port)
+    extra = route_options(session, found, options or {})
+    row = RouteRow(
+        space_id=found.id,
+        app_id=app.id,
+        domain=normalize_domain(domain),
+        path=normalize_path(path),
+        service=service,
+        port=port,
+        is_default=False,
+        options={**extra, "strip_prefix": strip_prefix},
+    )
+    row_route = _route(row, app, instance="check")
+    route_table(session, instance="check").add_route(row_route)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def route_options(session: Session, space: Space, options: Mapping[str, Any]) -> dict[str, Any]:
+    """Route options as stored: checked, sizes in bytes, passwords hashed, auth resolved.
+
+    Basic auth accounts may come with a plain ``password``: it is hashed with bcrypt
+    here and only the hash is kept. ``forward_auth`` is ``http://APP[:PORT]/PATH``,
+    an app of the route's space, stored as the service address the router dials.
+    """
+    if not isinstance(options, Mapping):
+        raise InvalidInput("options must be an object")
+    unknown = sorted(set(options) - ROUTE_OPTIONS)
+    if unknown:
+        known = ", ".join(sorted(ROUTE_OPTIONS))
+        raise InvalidInput(f"unknown route option {unknown[0]!r} (known: {known})")
+    result: dict[str, Any] = {}
+    for name in ("https_redirect", "hsts"):
+        if name in options and options[name] is not None:
+            if not isinstance(options[name], bool):
+                raise InvalidInput(f"{name} must be true or false")
+            result[name] = options[name]
+    if options.get("max_body_bytes") is not None:
+        result["max_body_bytes"] = parse_size(
+            options["max_body_bytes"], field_name="max_body_bytes"
+        )
+    if options.get("aliases"):
+        aliases = options["aliases"]
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise InvalidInput("aliases must be a list of domain names")
+        result["aliases"] = [normalize_domain(alias, field_name="alias") for alias in aliases]
+    if options.get("response_headers"):
+        headers = options["response_headers"]
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(v, str) for v in headers.values()
+        ):
+            raise InvalidInput("response_headers must map header names to text values")
+        result["response_headers"] = dict(headers)
+    if options.get("basic_auth"):
+        result["basic_auth"] = [_basic_auth_user(entry) for entry in options["basic_auth"]]
+    if options.get("forward_auth"):
+        result["forward_auth"] = _forward_auth(session, space, options["forward_auth"])
+    return result
+
+
+def _basic_auth_user(entry: object) -> dict[str, str]:
+    if not isinstance(entry, Mapping) or not isinstance(entry.get("username"), str):
+        raise InvalidInput("basic_auth: each account needs a username and a password")
+    username = entry["username"]
+    if entry.get("password") is not None:
+        user = BasicAuthUser.from_password(username, entry["password"])
+    elif isinstance(entry.get("password_hash"), str):
+        user = BasicAuthUser(username=username, password_hash=entry["password_hash"])
+    else:
+        raise InvalidInput(f"basic auth user {username!r}: a password is required")
+    return {"username": user.username, "password_hash": user.password_hash}
+
+
+def _forward_auth(session: Session, space: Space, target: object) -> dict[str, str]:
+    url = target if isinstance(target, str) else ""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if parts.scheme != "http" or not parts.hostname or port == -1 or parts.query:
+        raise InvalidInput(
+            f"forward_auth {target!r}: write http://APP[:PORT]/PATH, APP being an app "
+            f"of space {space.name!r} that answers 2xx to let a request through"
+        )
+    app, template = _live_app(session, space, parts.hostname)
+    service, port = _service_port(parts.hostname, template, service=None, port=port)
+    auth = ForwardAuth(upstream=f"{app.stack}_{service}:{port}", uri=parts.path or "/")
+    return {"app": app.name, "upstream": auth.upstream, "uri": auth.uri}
+
+
+def _live_app(session: Session, space: Space, app_name: str) -> tuple[App, Template]:
+    """The app named ``app_name`` of ``space`` (not being removed) and its current template."""
+    app = session.scalar(select(App).where(App.space_id == space.id, App.name == app_name))
     if app is None or app.desired_state == "removed":
-        raise NotFound(f"app {app_name!r} does not exist in space {space!r}")
+        raise NotFound(f"app {app_name!r} does not exist in space {space.name!r}")
     revision = session.scalar(
         select(AppRevision).where(AppRevision.app_id == app.id, AppRevision.number == app.revision)
     )
     assert revision is not None
-    template = parse_template(revision.template_text, revision.template_source)
+    return app, parse_template(revision.template_text, revision.template_source)
+
+
+def _service_port(
+    app_name: str, template: Template, *, service: str | None, port: int | None
+) -> tuple[str, int]:
+    """The service and port of an app that serve HTTP: as given, else the only candidates."""
     ports = served_ports(template)
     if service is None:
         if len(template.services) != 1 and not template.routes:
@@ -124,25 +236,7 @@ def add_route(
             f"service {service!r} of app {app_name!r} does not serve port {port} "
             f"(it serves: {served})"
         )
-    extra = dict(options or {})
-    unknown = sorted(set(extra) - ROUTE_OPTIONS)
-    if unknown:
-        raise InvalidInput(f"unknown route option {unknown[0]!r}")
-    row = RouteRow(
-        space_id=found.id,
-        app_id=app.id,
-        domain=normalize_domain(domain),
-        path=normalize_path(path),
-        service=service,
-        port=port,
-        is_default=False,
-        options={**extra, "strip_prefix": strip_prefix},
-    )
-    row_route = _route(row, app, instance="check")
-    route_table(session, instance="check").add_route(row_route)
-    session.add(row)
-    session.flush()
-    return row
+    return service, port
 
 
 def remove_route(
@@ -345,8 +439,15 @@ def _route(row: RouteRow, app: App, *, instance: str) -> Route:
         response_headers=tuple(
             (str(k), str(v)) for k, v in dict(options.get("response_headers") or {}).items()
         ),
+        forward_auth=_stored_forward_auth(options.get("forward_auth")),
         app=app.name,
     )
+
+
+def _stored_forward_auth(stored: object) -> ForwardAuth | None:
+    if not isinstance(stored, Mapping):
+        return None
+    return ForwardAuth(upstream=str(stored["upstream"]), uri=str(stored["uri"]))
 
 
 __all__ = [
@@ -359,6 +460,7 @@ __all__ = [
     "remove_domain",
     "remove_redirect",
     "remove_route",
+    "route_options",
     "route_table",
     "served_ports",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -11,6 +12,7 @@ import typer
 from cloudos.cli._client import TokenOption, UrlOption, open_client
 from cloudos.cli.app import print_listing
 from cloudos.errors import InvalidInput
+from cloudos.router import parse_size
 
 route_app = typer.Typer(
     help="HTTP routes: which domain and path reach which app.", no_args_is_help=True
@@ -71,9 +73,41 @@ def route_add(
         bool, typer.Option(help="Strip the path prefix before proxying.")
     ] = False,
     no_https_redirect: Annotated[bool, typer.Option(help="Serve plain HTTP too.")] = False,
-    max_body: Annotated[int | None, typer.Option(help="Largest request body, in bytes.")] = None,
+    hsts: Annotated[
+        bool | None,
+        typer.Option(
+            "--hsts/--no-hsts",
+            help="Send Strict-Transport-Security (default: on for public domains only).",
+            show_default=False,
+        ),
+    ] = None,
+    alias: Annotated[
+        list[str] | None, typer.Option("--alias", help="Another host name served the same way.")
+    ] = None,
+    max_body: Annotated[
+        str | None,
+        typer.Option(help="Largest request body: bytes, or e.g. 10MB, 512KiB (413 above)."),
+    ] = None,
     header: Annotated[
         list[str] | None, typer.Option("--header", help="Response header NAME=VALUE (repeatable).")
+    ] = None,
+    basic_auth: Annotated[
+        str | None,
+        typer.Option(
+            "--basic-auth",
+            metavar="USER",
+            help="Ask for this user's password first; it is read from the terminal "
+            "(or the first line of stdin) and stored only as a bcrypt hash.",
+        ),
+    ] = None,
+    forward_auth: Annotated[
+        str | None,
+        typer.Option(
+            "--forward-auth",
+            metavar="URL",
+            help="Ask http://APP[:PORT]/PATH (an app of the space) first: 2xx lets the "
+            "request through with its Remote-* headers, any other answer goes to the client.",
+        ),
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -82,8 +116,12 @@ def route_add(
     options: dict[str, Any] = {}
     if no_https_redirect:
         options["https_redirect"] = False
+    if hsts is not None:
+        options["hsts"] = hsts
+    if alias:
+        options["aliases"] = alias
     if max_body is not None:
-        options["max_body_bytes"] = max_body
+        options["max_body_bytes"] = parse_size(max_body, field_name="--max-body")
     if header:
         headers = {}
         for item in header:
@@ -92,6 +130,10 @@ def route_add(
                 raise InvalidInput(f"--header {item!r}: write NAME=VALUE")
             headers[name] = value
         options["response_headers"] = headers
+    if basic_auth is not None:
+        options["basic_auth"] = [{"username": basic_auth, "password": _password(basic_auth)}]
+    if forward_auth is not None:
+        options["forward_auth"] = forward_auth
     body = {
         "space": space,
         "app": app_name,
@@ -105,6 +147,19 @@ def route_add(
     with open_client(ctx, url, token) as client:
         route = client.post("/routes", body)
     print(f"route {route['url']} -> {route['app']} ({route['service']}:{route['port']})")
+
+
+def _password(user: str) -> str:
+    """The password of a basic auth user: asked twice on a terminal, else stdin's first line."""
+    if sys.stdin.isatty():
+        password: str = typer.prompt(
+            f"password for {user}", hide_input=True, confirmation_prompt=True
+        )
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise InvalidInput(f"--basic-auth {user}: no password given (type it, or pipe it in)")
+    return password
 
 
 @route_app.command("rm")
@@ -248,15 +303,32 @@ def cert_list(
     url: UrlOption = None,
     token: TokenOption = None,
 ) -> None:
-    """List certificates: names, issuer, expiry."""
+    """List certificates: names, issuer, expiry, and why the last attempt to get one failed."""
     with open_client(ctx, url, token) as client:
         certificates: list[dict[str, Any]] = client.get("/certificates")
+    columns = ("NAMES", "ISSUER", "EXPIRES", "SOURCE")
+    errors = any(c["last_error"] for c in certificates)
+
+    def row(cert: dict[str, Any]) -> tuple[str, ...]:
+        cells = (
+            ", ".join(cert["names"]),
+            cert["issuer"] or "-",
+            str(cert["not_after"] or "-"),
+            cert["source"],
+        )
+        if not errors:
+            return cells
+        error = f"{cert['last_error_at']}: {cert['last_error']}" if cert["last_error"] else ""
+        return (*cells, error)
+
     print_listing(
         certificates,
         json_output=json_output,
         empty="no certificates",
-        columns=("NAMES", "ISSUER", "EXPIRES", "SOURCE"),
-        row=lambda c: (", ".join(c["names"]), c["issuer"], str(c["not_after"]), c["source"]),
+        # The error column only when there is one: it is long, and a table of 80
+        # columns would fold the names.
+        columns=(*columns, "LAST ERROR") if errors else columns,
+        row=row,
     )
 
 

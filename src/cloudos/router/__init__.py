@@ -16,6 +16,7 @@ from cloudos.router._caddy import (
     render_caddy_config,
 )
 from cloudos.router._certificates import (
+    CertificateError,
     CertificateInfo,
     certificate_errors,
     read_certificates,
@@ -36,6 +37,7 @@ from cloudos.router._model import (
     is_private_domain,
     normalize_domain,
     normalize_path,
+    parse_size,
     redirect_www,
 )
 from cloudos.router._stack import ADMIN_DIR, RouterStackSpec, render_router_stack
@@ -48,6 +50,7 @@ __all__ = [
     "LETS_ENCRYPT_DIRECTORY",
     "ROUTER_SYSCTLS",
     "BasicAuthUser",
+    "CertificateError",
     "CertificateInfo",
     "Domain",
     "EndpointMode",
@@ -68,6 +71,7 @@ __all__ = [
     "maintenance_page",
     "normalize_domain",
     "normalize_path",
+    "parse_size",
     "read_certificates",
     "redirect_www",
     "render_caddy_config",

@@ -206,7 +206,7 @@ def _route_handlers(route: Route, *, tls: bool, mode: EndpointMode) -> list[JSON
         handlers.append(page)
         return handlers
     if route.max_body_bytes is not None:
-        handlers.append({"handler": "request_body", "max_size": route.max_body_bytes})
+        handlers.extend(_body_limit(route.max_body_bytes))
     if route.basic_auth:
         handlers.append(
             {
@@ -230,6 +230,39 @@ def _route_handlers(route: Route, *, tls: bool, mode: EndpointMode) -> list[JSON
         handlers.append({"handler": "rewrite", "strip_path_prefix": route.path})
     handlers.append(_reverse_proxy(route, mode))
     return handlers
+
+
+def _body_limit(max_bytes: int) -> list[JSON]:
+    """413 for a body over ``max_bytes``: announced (Content-Length) or streamed (chunked).
+
+    Caddy 2.6's ``request_body`` alone cuts the body short while proxying it, which
+    ends in a 502 when the client announced the length; a too-large Content-Length is
+    therefore answered 413 before anything is proxied, and ``request_body`` catches
+    chunked bodies (Caddy answers 413 for those itself).
+    """
+    too_large = {"header_regexp": {"Content-Length": {"pattern": greater_than_pattern(max_bytes)}}}
+    return [
+        {
+            "handler": "subroute",
+            "routes": [
+                {"match": [too_large], "handle": [_static(413, "Request body too large\n")]}
+            ],
+        },
+        {"handler": "request_body", "max_size": max_bytes},
+    ]
+
+
+def greater_than_pattern(limit: int) -> str:
+    """A regular expression matching exactly the decimal integers greater than ``limit``."""
+    digits = str(limit)
+    width = len(digits)
+    longer = f"[1-9][0-9]{{{width},}}"  # more digits than the limit
+    same_width = [
+        f"{digits[:i]}[{int(digit) + 1}-9]" + (f"[0-9]{{{width - i - 1}}}" if i < width - 1 else "")
+        for i, digit in enumerate(digits)
+        if digit != "9"
+    ]
+    return f"^0*({'|'.join([longer, *same_width])})$"
 
 
 def _reverse_proxy(route: Route, mode: EndpointMode) -> JSON:
@@ -347,6 +380,7 @@ __all__ = [
     "ROUTER_SYSCTLS",
     "EndpointMode",
     "dump_caddy_config",
+    "greater_than_pattern",
     "maintenance_page",
     "render_caddy_config",
 ]

@@ -14,7 +14,7 @@ import socket
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -87,9 +87,30 @@ def served_certificate(
     return CertificateInfo.from_x509(x509.load_der_x509_certificate(der), source="served")
 
 
-def certificate_errors(log_lines: Iterable[str]) -> dict[str, str]:
-    """The last certificate error per name in Caddy's JSON log, cleared by a later success."""
-    errors: dict[str, str] = {}
+@dataclass(frozen=True)
+class CertificateError:
+    """Why the router's last attempt to get (or renew) a name's certificate failed."""
+
+    message: str  # the issuer's answer, e.g. ``HTTP 400 urn:ietf:params:acme:error:...``
+    at: datetime | None  # when Caddy logged it (UTC)
+
+
+# What certmagic (Caddy 2.6's certificate manager) logs, under the loggers ``tls.obtain``
+# and ``tls.renew``: after every failed attempt, once per issuer, "could not get
+# certificate from issuer" with the name and the issuer's error; after a success, one
+# of these. Its other error lines repeat that error ("will retry") or are about locks
+# and shutdown ("unable to unlock", "job failed: context canceled"), not the name.
+_FAILED = "could not get certificate from issuer"
+_SUCCEEDED = frozenset({"certificate obtained successfully", "certificate renewed successfully"})
+
+
+def certificate_errors(log_lines: Iterable[str]) -> dict[str, CertificateError]:
+    """The last certificate error per name in Caddy's JSON log, cleared by a later success.
+
+    Lines may carry a prefix before the JSON (``docker service logs`` adds a time and
+    the task name); lines that are not Caddy's JSON are skipped.
+    """
+    errors: dict[str, CertificateError] = {}
     for line in log_lines:
         start = line.find("{")
         if start < 0:
@@ -98,16 +119,26 @@ def certificate_errors(log_lines: Iterable[str]) -> dict[str, str]:
             entry = json.loads(line[start:])
         except ValueError:
             continue
-        if not isinstance(entry, dict) or not str(entry.get("logger", "")).startswith("tls"):
+        if not isinstance(entry, dict) or entry.get("logger") not in ("tls.obtain", "tls.renew"):
             continue
         name = entry.get("identifier")
         if not isinstance(name, str):
             continue
-        if entry.get("level") == "error":
-            errors[name] = str(entry.get("error") or entry.get("msg") or "unknown error")
-        elif entry.get("msg") == "certificate obtained successfully":
+        if entry.get("msg") == _FAILED:
+            message = str(entry.get("error") or _FAILED)
+            errors[name] = CertificateError(message=message, at=_timestamp(entry.get("ts")))
+        elif entry.get("msg") in _SUCCEEDED:
             errors.pop(name, None)
     return errors
+
+
+def _timestamp(value: object) -> datetime | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _names(cert: x509.Certificate) -> tuple[str, ...]:
@@ -123,4 +154,10 @@ def _common_name(name: x509.Name) -> str:
     return str(common[0].value) if common else name.rfc4514_string()
 
 
-__all__ = ["CertificateInfo", "certificate_errors", "read_certificates", "served_certificate"]
+__all__ = [
+    "CertificateError",
+    "CertificateInfo",
+    "certificate_errors",
+    "read_certificates",
+    "served_certificate",
+]

@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
+import bcrypt
 import idna
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -47,6 +48,13 @@ _SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
 _DIAL = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\d{1,5}$")
+
+_SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
+# Caddy verifies the hash of each new credential once (then caches it); cost 12 takes
+# a few hundred milliseconds, about what a login should take.
+BCRYPT_ROUNDS = 12
+BCRYPT_MAX_PASSWORD = 72  # bytes: bcrypt ignores (and the library refuses) the rest
 
 RedirectStatus = Literal[301, 302, 307, 308]
 
@@ -108,6 +116,27 @@ def normalize_path(path: str, *, field_name: str = "path") -> str:
     return path.rstrip("/") or "/"
 
 
+def parse_size(value: int | str, *, field_name: str = "size") -> int:
+    """Bytes in ``value``: an integer, or ``10MB`` (SI, like Caddy) / ``10MiB`` (binary)."""
+    if isinstance(value, bool):
+        raise InvalidInput(f"{field_name} {value!r} is not a size")
+    if isinstance(value, int):
+        size = value
+    else:
+        found = _SIZE.match(value) if isinstance(value, str) else None
+        if found is None:
+            raise InvalidInput(
+                f"{field_name} {value!r} is not a size: write bytes or a number with "
+                "B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. 10MB"
+            )
+        unit = (found.group(2) or "").lower().removesuffix("b")
+        factor = 1024 ** (1 + "kmg".index(unit[0])) if unit.endswith("i") else _SIZE_UNITS[unit]
+        size = int(found.group(1)) * factor
+    if size < 1:
+        raise InvalidInput(f"{field_name} {value!r} must be at least 1 byte")
+    return size
+
+
 def _set(obj: object, name: str, value: object) -> None:
     object.__setattr__(obj, name, value)  # normalizing a frozen dataclass in __post_init__
 
@@ -144,6 +173,20 @@ class BasicAuthUser:
                 f"basic auth user {self.username!r}: the password must be a bcrypt hash "
                 "($2a$/$2b$/$2y$), e.g. from 'caddy hash-password'"
             )
+
+    @classmethod
+    def from_password(cls, username: str, password: str) -> BasicAuthUser:
+        """An account whose plain ``password`` is hashed here with bcrypt (never kept)."""
+        if not isinstance(password, str) or not password:
+            raise InvalidInput(f"basic auth user {username!r}: a password is required")
+        secret = password.encode()
+        if len(secret) > BCRYPT_MAX_PASSWORD:
+            raise InvalidInput(
+                f"basic auth user {username!r}: the password is longer than "
+                f"{BCRYPT_MAX_PASSWORD} bytes, the most bcrypt can check"
+            )
+        hashed = bcrypt.hashpw(secret, bcrypt.gensalt(rounds=BCRYPT_ROUNDS)).decode()
+        return cls(username=username, password_hash=hashed)
 
 
 @dataclass(frozen=True)
@@ -280,10 +323,10 @@ class Route:
         _set(self, "aliases", tuple(sorted(aliases)))
         if self.strip_prefix and self.path == "/":
             raise InvalidInput("strip_prefix needs a path prefix other than '/'")
-        if self.max_body_bytes is not None and (
-            not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1
-        ):
-            raise InvalidInput(f"max_body_bytes {self.max_body_bytes!r} must be a positive integer")
+        if self.max_body_bytes is not None:
+            _set(
+                self, "max_body_bytes", parse_size(self.max_body_bytes, field_name="max_body_bytes")
+            )
         users = [user.username for user in self.basic_auth]
         if len(set(users)) != len(users):
             raise InvalidInput("basic_auth: a user name appears twice")
@@ -378,5 +421,6 @@ __all__ = [
     "is_private_domain",
     "normalize_domain",
     "normalize_path",
+    "parse_size",
     "redirect_www",
 ]

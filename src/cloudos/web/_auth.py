@@ -56,6 +56,7 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/version"): Rule("public"),
     ("POST", "/api/v1/auth/login"): Rule("public", "rate-limited, locks out after failures"),
     ("POST", "/api/v1/auth/logout"): Rule("user"),
+    ("GET", "/api/v1/auth/verify"): Rule("user", "forward auth: 401 unless signed in"),
     ("POST", "/api/v1/invitations/accept"): Rule("public", "the code is the credential"),
     ("GET", "/api/v1/me"): Rule("user"),
     ("PUT", "/api/v1/me/password"): Rule("user", "needs the current password"),

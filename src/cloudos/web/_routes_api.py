@@ -19,14 +19,24 @@ from cloudos.apps._routes import (
     remove_redirect,
     remove_route,
 )
+from cloudos.engine import service_logs
 from cloudos.errors import CloudOSError
 from cloudos.identity import Principal, authorize
-from cloudos.router import CertificateInfo, read_certificates, served_certificate
+from cloudos.router import (
+    CertificateError,
+    CertificateInfo,
+    certificate_errors,
+    read_certificates,
+    served_certificate,
+)
 from cloudos.store.models import App, DomainClaim, RedirectRow, RouteRow, Space
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
 from cloudos.web._state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["router"])
+# Lines of the router's log read for certificate errors: Caddy logs little else (no
+# access log), and a failing name is retried (and logged) at least every hour or so.
+LOG_TAIL = 5000
 
 
 def _in_space(session: Session, principal: Principal, needed: str) -> Callable[[int], object]:
@@ -111,20 +121,29 @@ class RouterOut(BaseModel):
 
 
 class CertificateOut(BaseModel):
-    """A certificate the router holds or serves."""
+    """A certificate the router holds or serves, or a name it could not get one for yet."""
 
     names: list[str]
-    issuer: str
-    not_before: datetime
-    not_after: datetime
-    serial: str
+    issuer: str | None = Field(description="None: no certificate (yet), see last_error")
+    not_before: datetime | None
+    not_after: datetime | None
+    serial: str | None
     source: str
+    last_error: str | None = Field(
+        default=None, description="Why the last attempt to get it failed (from the router's log)"
+    )
+    last_error_at: datetime | None = None
 
 
 def _route_out(request: Request, row: RouteRow, app: App) -> RouteOut:
     settings = app_state(request).settings
     port = "" if settings.https_port == 443 else f":{settings.https_port}"
-    options = {k: v for k, v in (row.options or {}).items() if k != "basic_auth"}
+    options: dict[str, Any] = dict(row.options or {})
+    if "basic_auth" in options:  # user names only: the hashes stay in the database
+        options["basic_auth"] = [user["username"] for user in options["basic_auth"]]
+    if "forward_auth" in options:
+        auth = options["forward_auth"]
+        options["forward_auth"] = {"app": auth["app"], "uri": auth["uri"]}
     return RouteOut(
         space=app.space.name,
         app=app.name,
@@ -327,6 +346,25 @@ def redirect_remove(
     return Response(status_code=204)
 
 
+@router.get(
+    "/auth/verify",
+    status_code=204,
+    tags=["identity"],
+    responses={204: {"description": "Let the request through (Remote-User, Remote-Groups)"}},
+)
+def auth_verify(principal: CurrentPrincipal) -> Response:
+    """Forward-auth check: 204 with the caller in ``Remote-*`` headers, 401 otherwise.
+
+    The router asks this for every request to a route with forward auth, sending the
+    client's own headers (its ``Authorization``), and copies the ``Remote-*`` headers
+    of a 2xx answer into the request it proxies.
+    """
+    groups = "admins" if principal.is_admin else ""
+    return Response(
+        status_code=204, headers={"Remote-User": principal.username, "Remote-Groups": groups}
+    )
+
+
 @router.get("/router", response_model=RouterOut)
 def router_settings(request: Request, principal: CurrentPrincipal) -> RouterOut:
     """The router's ports and ACME settings (set with CLOUDOS_* or cloudos.toml)."""
@@ -342,16 +380,20 @@ def router_settings(request: Request, principal: CurrentPrincipal) -> RouterOut:
 
 @router.get("/certificates", response_model=list[CertificateOut])
 def certificates(request: Request, principal: CurrentPrincipal) -> list[CertificateOut]:
-    """Certificates of the router's domains: stored ones, else the one it serves."""
+    """Certificates of the router's domains (stored ones, else the one it serves), each
+    with the last error the router logged for its names; a name without any
+    certificate but with an error is listed too."""
     state = app_state(request)
     settings = state.settings
     found: list[CertificateInfo] = []
     client = state.connect_engine()
     try:
-        volume = client.volumes.get(f"{settings.instance_name}-router_data")
-        storage = volume.attrs.get("Mountpoint")
-    except Exception:  # no router yet: no certificates
-        storage = None
+        try:
+            volume = client.volumes.get(f"{settings.instance_name}-router_data")
+            storage = volume.attrs.get("Mountpoint")
+        except Exception:  # no router yet: no certificates
+            storage = None
+        errors = _router_errors(client, f"{settings.instance_name}-router_caddy")
     finally:
         client.close()
     if storage:
@@ -376,17 +418,46 @@ def certificates(request: Request, principal: CurrentPrincipal) -> list[Certific
             )
         except (CloudOSError, OSError):  # not served (yet): nothing to show for it
             continue
-    return [
+    listed = [_certificate_out(cert, errors) for cert in found]
+    covered = {name for cert in found for name in cert.names}
+    listed.extend(
         CertificateOut(
-            names=list(cert.names),
-            issuer=cert.issuer,
-            not_before=cert.not_before,
-            not_after=cert.not_after,
-            serial=str(cert.serial),
-            source=cert.source,
+            names=[name],
+            issuer=None,
+            not_before=None,
+            not_after=None,
+            serial=None,
+            source="none",
+            last_error=error.message,
+            last_error_at=error.at,
         )
-        for cert in found
-    ]
+        for name, error in sorted(errors.items())
+        if name not in covered and (visible is None or name in hosts)
+    )
+    return listed
+
+
+def _router_errors(client: Any, service: str) -> dict[str, CertificateError]:
+    """The last certificate error per name in the router's log (none when it is not there)."""
+    try:
+        raw = b"".join(service_logs(client, service=service, tail=LOG_TAIL))
+    except CloudOSError:
+        return {}
+    return certificate_errors(raw.decode("utf-8", "replace").splitlines())
+
+
+def _certificate_out(cert: CertificateInfo, errors: dict[str, CertificateError]) -> CertificateOut:
+    error = next((errors[name] for name in cert.names if name in errors), None)
+    return CertificateOut(
+        names=list(cert.names),
+        issuer=cert.issuer,
+        not_before=cert.not_before,
+        not_after=cert.not_after,
+        serial=str(cert.serial),
+        source=cert.source,
+        last_error=error.message if error else None,
+        last_error_at=error.at if error else None,
+    )
 
 
 __all__ = ["router"]
