@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated
 
 import docker
@@ -159,6 +160,7 @@ def create_app(
             connect_engine=connect_engine,
             docker_host=settings.docker_host,
             router=router,
+            addon_timeout=timedelta(seconds=settings.addon_timeout),
         )
         loop = ReconcileLoop(reconciler, interval=settings.reconcile_interval)
 
