@@ -41,19 +41,24 @@ class ControlPlane:
         self.docker = client
         self.process: subprocess.Popen[str] | None = None
         self.token = ""
+        self.settings: dict[str, str] = {}  # more CLOUDOS_* for `serve` (applied at start)
 
     def env(self) -> dict[str, str]:
         """Environment for ``cloudos`` commands talking to this control plane."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDOS_")}
-        return clean | {
-            "CLOUDOS_INSTANCE": self.instance,
-            "CLOUDOS_RECONCILE_INTERVAL": "1",
-            "CLOUDOS_URL": self.url,
-            "CLOUDOS_TOKEN": self.token,
-            "CLOUDOS_ROUTER": str(self.router).lower(),
-            "CLOUDOS_HTTP_PORT": str(self.http_port),
-            "CLOUDOS_HTTPS_PORT": str(self.https_port),
-        }
+        return (
+            clean
+            | {
+                "CLOUDOS_INSTANCE": self.instance,
+                "CLOUDOS_RECONCILE_INTERVAL": "1",
+                "CLOUDOS_URL": self.url,
+                "CLOUDOS_TOKEN": self.token,
+                "CLOUDOS_ROUTER": str(self.router).lower(),
+                "CLOUDOS_HTTP_PORT": str(self.http_port),
+                "CLOUDOS_HTTPS_PORT": str(self.https_port),
+            }
+            | self.settings
+        )
 
     def start(self) -> None:
         """Start serving and wait until it answers."""
@@ -118,6 +123,19 @@ class ControlPlane:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+
+    def cli(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 400
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``cloudos ARGS`` against this control plane (output as bytes)."""
+        return subprocess.run(
+            [sys.executable, "-m", "cloudos", *args],
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def app(self, name: str, space: str = "default") -> dict[str, Any]:
         """GET the app (asserting it exists)."""
