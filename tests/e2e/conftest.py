@@ -41,24 +41,20 @@ class ControlPlane:
         self.docker = client
         self.process: subprocess.Popen[str] | None = None
         self.token = ""
-        self.settings: dict[str, str] = {}  # more CLOUDOS_* for `serve` (applied at start)
+        self.settings: dict[str, str] = {}  # more CLOUDOS_* for `serve`, applied at start
 
     def env(self) -> dict[str, str]:
         """Environment for ``cloudos`` commands talking to this control plane."""
         clean = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDOS_")}
-        return (
-            clean
-            | {
-                "CLOUDOS_INSTANCE": self.instance,
-                "CLOUDOS_RECONCILE_INTERVAL": "1",
-                "CLOUDOS_URL": self.url,
-                "CLOUDOS_TOKEN": self.token,
-                "CLOUDOS_ROUTER": str(self.router).lower(),
-                "CLOUDOS_HTTP_PORT": str(self.http_port),
-                "CLOUDOS_HTTPS_PORT": str(self.https_port),
-            }
-            | self.settings
-        )
+        return clean | {
+            "CLOUDOS_INSTANCE": self.instance,
+            "CLOUDOS_RECONCILE_INTERVAL": "1",
+            "CLOUDOS_URL": self.url,
+            "CLOUDOS_TOKEN": self.token,
+            "CLOUDOS_ROUTER": str(self.router).lower(),
+            "CLOUDOS_HTTP_PORT": str(self.http_port),
+            "CLOUDOS_HTTPS_PORT": str(self.https_port),
+        }
 
     def start(self) -> None:
         """Start serving and wait until it answers."""
@@ -77,7 +73,7 @@ class ControlPlane:
                 "--port",
                 str(self.port),
             ],
-            env=self.env(),
+            env=self.env() | self.settings,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
