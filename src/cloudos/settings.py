@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     reconcile_interval: float = Field(
         default=2.0, gt=0, le=300, description="Seconds between reconcile passes."
     )
+    addon_timeout: float = Field(
+        default=180.0,
+        gt=0,
+        le=86400,
+        description="Seconds an app waits for its addon servers to become healthy before it fails.",
+    )
     router: bool = Field(default=True, description="Run the HTTP router (Caddy) for apps.")
     acme_directory: str = Field(
         default="https://acme-v02.api.letsencrypt.org/directory",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from cloudos.errors import CloudOSError, InvalidInput
 from tests.helpers import Runner, assert_one_line_error, free_port
 
 Reply = tuple[int, Any]
+pytestmark = pytest.mark.usefixtures("clean_environment")  # tests/cli/conftest.py
 
 
 @dataclass
@@ -79,19 +79,6 @@ class Result:
     code: int
     stdout: str
     stderr: str
-
-
-@pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """No developer's CLOUDOS_* settings or ~/.config/cloudos leak into a test."""
-    for name in ("CLOUDOS_URL", "CLOUDOS_TOKEN", "CLOUDOS_SPACE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-
-
-@pytest.fixture
-def api() -> Iterator[FakeApi]:
-    return FakeApi()
 
 
 def run(api: FakeApi, *args: str, stdin: str | None = None, **env: str) -> Result:

@@ -44,6 +44,7 @@ class ControlPlane:
         self.docker = client
         self.process: subprocess.Popen[str] | None = None
         self.token = ""
+        self.settings: dict[str, str] = {}  # more CLOUDOS_* for `serve`, applied at start
 
     def env(self) -> dict[str, str]:
         """Environment for ``cloudos`` commands talking to this control plane."""
@@ -78,7 +79,7 @@ class ControlPlane:
                 "--port",
                 str(self.port),
             ],
-            env=self.env(),
+            env=self.env() | self.settings,
             stdout=self.log,
             stderr=subprocess.STDOUT,
             text=True,
@@ -124,6 +125,19 @@ class ControlPlane:
             except subprocess.TimeoutExpired:
                 self.process.kill()
         self.log.close()
+
+    def cli(
+        self, *args: str, stdin: bytes | None = None, timeout: float = 400
+    ) -> subprocess.CompletedProcess[bytes]:
+        """Run ``cloudos ARGS`` against this control plane (output as bytes)."""
+        return subprocess.run(
+            [sys.executable, "-m", "cloudos", *args],
+            env=self.env(),
+            input=stdin,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def app(self, name: str, space: str = "default") -> dict[str, Any]:
         """GET the app (asserting it exists)."""

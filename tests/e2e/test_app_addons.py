@@ -3,6 +3,7 @@ router, isolated from each other, dropped with --purge and kept without."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,72 @@ def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
     databases = set(server_status(plane.docker, server).databases)
     assert shop_db not in databases
     assert blog_db in databases
+
+
+def test_a_dedicated_server_asked_at_install_and_a_dump_restored_through_the_cli(
+    control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    plane = control_plane
+
+    cloudos = plane.cli
+
+    template = str(APPS / "php-postgres.yaml")
+    installed = cloudos("app", "install", template, "--name", "notes", "--dedicated",
+                        "postgresql", "--wait", "--timeout", "300", "--json")  # fmt: skip
+    assert installed.returncode == 0, installed.stderr.decode()
+    [addon] = json.loads(installed.stdout)["addons"]
+    assert addon["dedicated"] is True
+    assert addon["server"].endswith("-notes--postgresql-app")
+    listed = json.loads(cloudos("addon", "ls", "--json").stdout)
+    assert [(s["stack"], s["dedicated_to"], s["apps"], s["healthy"]) for s in listed] == [
+        (addon["server"], "notes", 1, True)
+    ]
+    # On the swarm: the app talks to its own server; the space has none of that kind.
+    label = {"label": f"com.docker.stack.namespace={plane.instance}-default-notes"}
+    container = plane.docker.containers.list(filters=label)[0]
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    assert env["POSTGRES_HOST"] == f"{addon['server']}_server"
+    shared = space_server(instance=plane.instance, space="default", kind="postgresql")
+    assert not plane.docker.services.list(filters={"name": shared.service})
+
+    def sql(statement: str) -> list[str]:
+        """Rows of ``statement`` run by the app itself, with its own credentials."""
+        run = container.exec_run(
+            ["php", "-r", 'foreach ((new PDO("pgsql:host=" . getenv("POSTGRES_HOST") . '
+             '";dbname=" . getenv("POSTGRES_DB"), getenv("POSTGRES_USER"), '
+             'getenv("POSTGRES_PASSWORD")))->query(getenv("SQL")) as $row) echo $row[0], "\\n";'],
+            environment={"SQL": statement},
+        )  # fmt: skip
+        assert run.exit_code == 0, run.output
+        return run.output.decode().split()
+
+    sql("CREATE TABLE notes (body text)")
+    sql("INSERT INTO notes VALUES ('first')")
+    dump_file = tmp_path / "notes.sql"
+    dumped = cloudos("addon", "dump", "notes", "--kind", "postgresql", "-o", str(dump_file))
+    assert dumped.returncode == 0, dumped.stderr.decode()
+    data = dump_file.read_bytes()
+    assert b"CREATE TABLE public.notes" in data
+    assert b"first" in data
+
+    sql("DELETE FROM notes")
+    sql("INSERT INTO notes VALUES ('second')")
+    restored = cloudos("addon", "restore", "notes", "--kind", "postgresql", stdin=data)
+    assert restored.returncode == 0, restored.stderr.decode()
+    assert restored.stdout.decode() == (
+        f"restored {len(data)} bytes into postgresql database {addon['database']} of notes\n"
+    )
+    assert sql("SELECT body FROM notes") == ["first"]
+    # Restored as the app's own role: the app still owns (and can change) its tables.
+    assert sql("SELECT tableowner FROM pg_tables WHERE tablename = 'notes'") == [addon["user"]]
+
+    # Bad input: one line, non-zero, nothing changed.
+    garbage = cloudos("addon", "restore", "notes", "--kind", "postgresql", stdin=b"DROP nonsense;")
+    assert garbage.returncode == 1
+    assert b"Traceback" not in garbage.stderr
+    assert b"is it a postgresql dump made by `cloudos addon dump`?" in garbage.stderr
+    assert sql("SELECT body FROM notes") == ["first"]
+    missing = cloudos("addon", "dump", "notes", "--kind", "mysql", "-o", str(tmp_path / "x"))
+    assert missing.returncode == 1
+    assert b"app 'notes' has no 'mysql' addon (its addons: postgresql)" in missing.stderr
+    assert not (tmp_path / "x").exists()

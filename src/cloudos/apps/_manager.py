@@ -9,7 +9,7 @@ revision is stored and will be converged to, or nothing changed.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -118,8 +118,13 @@ class AppManager:
         template: TemplateRef,
         values: Mapping[str, object],
         by: str | None = None,
+        dedicated: Collection[str] = (),
     ) -> int:
-        """Create an app at revision 1; returns its id. Nothing is stored if it is invalid."""
+        """Create an app at revision 1; returns its id. Nothing is stored if it is invalid.
+
+        ``dedicated`` names addons of the template that get a server of their own, whatever
+        the template says; the app keeps that server across updates and rollbacks.
+        """
         if not APP_NAME.fullmatch(name):
             raise InvalidInput(
                 f"app name {name!r}: use 1-24 lower-case letters, digits and '-', "
@@ -140,6 +145,7 @@ class AppManager:
                     "another app already uses: choose another name"
                 )
             parsed = parse_template(text, source)
+            _check_dedicated(parsed, dedicated)
             longest = max(len(service) for service in parsed.services)
             if len(stack) + 1 + longest > MAX_SERVICE_NAME:
                 raise InvalidInput(
@@ -151,7 +157,7 @@ class AppManager:
             session.flush()
             for route in default_routes(session, app, parsed):
                 session.add(route)
-            self._bind_addons(session, app, parsed)
+            self._bind_addons(session, app, parsed, dedicated=frozenset(dedicated))
             modifiers = self._modifiers(found, parsed.modifiers)
             self._add_revision(
                 session,
@@ -302,9 +308,7 @@ class AppManager:
         it on the server and restarts the app with it. Returns the revision number."""
         with self.database.session() as session:
             app = self._get(session, space, name)
-            binding = next((b for b in self.bindings(session, app.id) if b.kind == kind), None)
-            if binding is None:
-                raise NotFound(f"app {name!r} has no {kind} addon")
+            binding = self._binding(session, app, kind)
             binding.password = self.vault.encrypt(generate_password())
             session.flush()
             current = self._revision(session, app, app.revision)
@@ -495,12 +499,21 @@ class AppManager:
             self._store_revision(session, app, draft)
         return draft
 
-    def _bind_addons(self, session: Session, app: App, template: Template) -> None:
+    def _bind_addons(
+        self,
+        session: Session,
+        app: App,
+        template: Template,
+        *,
+        dedicated: frozenset[str] = frozenset(),
+    ) -> None:
         """Give the app its own database (and user) on the right server, once per kind.
 
         The binding is stored before anything is provisioned, with names derived from
         the app's stack (unique per cloud), so a crash at any point leaves nothing that
-        the reconciler cannot finish, and no two apps ever get the same names.
+        the reconciler cannot finish, and no two apps ever get the same names. A kind
+        already bound keeps its server: that is how an app keeps a dedicated server
+        asked for at install through every later revision.
         """
         bound = set(session.scalars(select(AddonBinding.kind).where(AddonBinding.app_id == app.id)))
         for kind, addon in sorted(template.addons.items()):
@@ -509,12 +522,12 @@ class AppManager:
             if kind not in SERVER_KINDS:
                 raise _no_addon(template.id, kind)
             server_kind = kind
-            dedicated = wants_dedicated(server_kind, addon.options)
+            own = kind in dedicated or wants_dedicated(server_kind, addon.options)
             server = (
                 app_server(
                     instance=self.instance, app_id=app.id, app_name=app.name, kind=server_kind
                 )
-                if dedicated
+                if own
                 else space_server(instance=self.instance, space=app.space.name, kind=server_kind)
             )
             row = session.scalar(select(AddonServerRow).where(AddonServerRow.stack == server.stack))
@@ -523,8 +536,8 @@ class AppManager:
                     kind=kind,
                     stack=server.stack,
                     space_id=app.space.id,
-                    app_id=app.id if dedicated else None,
-                    app_name=app.name if dedicated else None,
+                    app_id=app.id if own else None,
+                    app_name=app.name if own else None,
                     root_password=self.vault.encrypt(generate_password()),
                 )
                 session.add(row)
@@ -551,6 +564,21 @@ class AppManager:
                 )
             )
         session.flush()
+
+    def addon_database(self, *, space: str, name: str, kind: str) -> tuple[AddonServer, AddonNames]:
+        """The server and the names of the app's ``kind`` addon (to dump or restore it)."""
+        with self.database.session() as session:
+            app = self._get(session, space, name)
+            binding = self._binding(session, app, kind)
+            names = AddonNames(database=binding.database, user=binding.user)
+            return self.server_of(session, binding.server), names
+
+    def _binding(self, session: Session, app: App, kind: str) -> AddonBinding:
+        binding = next((b for b in self.bindings(session, app.id) if b.kind == kind), None)
+        if binding is None:
+            declared = ", ".join(b.kind for b in self.bindings(session, app.id)) or "none"
+            raise NotFound(f"app {app.name!r} has no {kind!r} addon (its addons: {declared})")
+        return binding
 
     def endpoint_mode(self) -> str:
         """The endpoint mode services use on this engine."""
@@ -596,6 +624,17 @@ class AppManager:
         session.add(revision)
         app.revision = revision.number
         session.flush()
+
+
+def _check_dedicated(template: Template, dedicated: Collection[str]) -> None:
+    """Refuse a dedicated server for an addon the template does not declare."""
+    for kind in sorted(set(dedicated)):
+        if kind not in template.addons:
+            declared = ", ".join(sorted(template.addons)) or "none"
+            raise InvalidInput(
+                f"a dedicated {kind!r} server was asked for, but template {template.id} "
+                f"declares no {kind!r} addon (its addons: {declared})"
+            )
 
 
 def _no_addon(template_id: str, kind: str) -> InvalidInput:

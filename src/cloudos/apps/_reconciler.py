@@ -55,7 +55,8 @@ log = logging.getLogger(__name__)
 SETTLING = frozenset(
     {"deploying", "starting", "updating", "stopping", "rolling back", "removing", "waiting"}
 )
-# How long an app waits for its addon servers to become healthy before it fails.
+# How long an app waits for its addon servers to become healthy before it fails
+# (the setting ``addon_timeout``).
 ADDON_TIMEOUT = timedelta(seconds=180)
 
 
@@ -85,8 +86,10 @@ class Reconciler:
         connect_engine: Callable[[], docker.DockerClient],
         docker_host: str | None = None,
         router: RouterSync | None = None,
+        addon_timeout: timedelta = ADDON_TIMEOUT,
     ) -> None:
         self.manager = manager
+        self.addon_timeout = addon_timeout
         self.router = router
         self.database = manager.database
         self.instance = manager.instance
@@ -272,8 +275,8 @@ class Reconciler:
             app = session.get(App, app_id)
             if app is None:
                 return
-            if app.status == "waiting" and now - app.status_since > ADDON_TIMEOUT:
-                reason = f"{reason}: not ready after {ADDON_TIMEOUT.seconds} s"
+            if app.status == "waiting" and now - app.status_since > self.addon_timeout:
+                reason = f"{reason}: not ready after {self.addon_timeout.total_seconds():g} s"
                 _transition(session, app, "failed", reason, now)
             elif app.status not in ("waiting", "failed"):
                 _transition(session, app, "waiting", reason, now)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import os
 import tomllib
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import httpx
 import typer
@@ -196,6 +196,50 @@ class ApiClient:
                 yield from response.iter_lines()
         except httpx.TransportError as err:
             raise self._unreachable(err) from err
+
+    def download(self, path: str, sink: BinaryIO) -> int:
+        """``GET path`` written to ``sink`` as it arrives; the bytes written.
+
+        A body the control plane cuts off (it failed part way) is an error, never a
+        shorter file taken for a whole one.
+        """
+        written = 0
+        try:
+            with self._http.stream(
+                "GET",
+                path,
+                headers={"Accept": "application/octet-stream"},
+                timeout=httpx.Timeout(self._timeout, read=None),
+            ) as response:
+                if response.is_error:
+                    response.read()
+                    raise self._error(response, "GET", path)
+                for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+        except httpx.RemoteProtocolError as err:
+            raise CloudOSError(
+                f"the control plane stopped sending after {written} bytes: the output is "
+                "incomplete (its log says why)"
+            ) from err
+        except httpx.TransportError as err:
+            raise self._unreachable(err) from err
+        return written
+
+    def upload(self, path: str, chunks: Iterable[bytes]) -> Any:
+        """``PUT path`` with ``chunks`` as the body, streamed: the parsed JSON answer."""
+        try:
+            response = self._http.put(
+                path,
+                content=chunks,
+                headers={"Content-Type": "application/octet-stream"},
+                timeout=httpx.Timeout(self._timeout, read=None, write=None),
+            )
+        except httpx.TransportError as err:
+            raise self._unreachable(err) from err
+        if response.is_error:
+            raise self._error(response, "PUT", path)
+        return response.json()
 
     def _request(
         self,

@@ -214,6 +214,16 @@ def install_command(
     name: Annotated[str, typer.Option("--name", "-n", help="The app's name.", show_default=False)],
     space: SpaceOption = "default",
     set_: SetOption = None,
+    dedicated: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dedicated",
+            metavar="ADDON",
+            help="Give this addon of the template (mysql, postgresql, redis) a server of "
+            "the app's own instead of the space's; repeat for more.",
+            show_default=False,
+        ),
+    ] = None,
     wait: WaitFlag = False,
     timeout: TimeoutOption = None,
     json_output: JsonFlag = False,
@@ -224,6 +234,8 @@ def install_command(
     body: dict[str, object] = {"name": name, "template": None, "template_text": None}
     body |= template_fields(template)
     body["values"] = parse_values(set_)
+    if dedicated:
+        body["dedicated"] = sorted(set(dedicated))
     with open_client(ctx, url, token) as client:
         created = client.post(f"/spaces/{quote(space, safe='')}/apps", body)
         _finish(
@@ -548,6 +560,18 @@ def show_command(
     if services:
         console.print()
         print_table(("SERVICE", "RUNNING", "HEALTH", "ERROR"), services)
+    addons = [
+        (
+            addon["kind"],
+            addon["database"],
+            "dedicated" if addon["dedicated"] else "space",
+            addon["server"],
+        )
+        for addon in app_data.get("addons") or []
+    ]
+    if addons:
+        console.print()
+        print_table(("ADDON", "DATABASE", "SERVER", "STACK"), addons)
     if last:
         console.print()
         print_table(("AT", "EVENT", "MESSAGE"), [_event_row(event) for event in last])

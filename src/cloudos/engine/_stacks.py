@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 INSTANCE_LABEL = "io.cloudos.instance"
 NAMESPACE_LABEL = "com.docker.stack.namespace"
 _TOP_LEVEL_OBJECTS = ("networks", "volumes", "secrets", "configs")
+_VOLUME_ROUNDS = 4  # removals of a stack's volumes before giving up
+_VOLUME_SETTLE = 1.0  # seconds a late task gets to show up before volumes are listed again
 
 
 @dataclass(frozen=True)
@@ -214,8 +216,7 @@ def remove_stack(
             _ignore_missing(service.remove)
     # Networks, secrets and volumes stay in use until the tasks are gone.
     deadline = time.monotonic() + timeout
-    while _call(client.containers.list, all=True, filters=selector) and time.monotonic() < deadline:
-        time.sleep(0.5)
+    _wait_for_containers_gone(client, selector, deadline)
     for network in _call(client.networks.list, filters=selector):
         _retry_in_use(network.remove, deadline)
     for secret in _call(client.secrets.list, filters=selector):
@@ -223,9 +224,40 @@ def remove_stack(
     for config in _call(client.configs.list, filters=selector):
         _ignore_missing(config.remove)
     if volumes:
-        for volume in _call(client.volumes.list, filters=selector):
-            _retry_in_use(volume.remove, deadline)
+        _remove_volumes(client, selector, deadline)
     return stack is not None
+
+
+def _wait_for_containers_gone(
+    client: docker.DockerClient, selector: dict[str, list[str]], deadline: float
+) -> None:
+    while _call(client.containers.list, all=True, filters=selector) and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def _remove_volumes(
+    client: docker.DockerClient, selector: dict[str, list[str]], deadline: float
+) -> None:
+    """Remove the stack's volumes, and again if a task that was starting re-created one.
+
+    A task the swarm was restarting when its service went away may still create its
+    container, and with it a volume, after the volumes were removed: look again once
+    such containers are gone, a bounded number of times.
+    """
+    for _round in range(_VOLUME_ROUNDS):
+        left = _call(client.volumes.list, filters=selector)
+        if not left:
+            return
+        for volume in left:
+            _retry_in_use(volume.remove, deadline)
+        time.sleep(_VOLUME_SETTLE)
+        _wait_for_containers_gone(client, selector, deadline)
+    left = _call(client.volumes.list, filters=selector)
+    if left:
+        names = ", ".join(sorted(volume.name for volume in left))
+        raise EnvironmentProblem(
+            f"volumes {names} came back {_VOLUME_ROUNDS} times after their stack was removed"
+        )
 
 
 def service_states(client: docker.DockerClient, stack: str) -> list[ServiceState]:

@@ -13,6 +13,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
@@ -114,6 +115,7 @@ def create_app(
             connect_engine=connect_engine,
             docker_host=settings.docker_host,
             router=router,
+            addon_timeout=timedelta(seconds=settings.addon_timeout),
         )
         loop = ReconcileLoop(reconciler, interval=settings.reconcile_interval)
 

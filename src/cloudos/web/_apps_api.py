@@ -28,7 +28,15 @@ from cloudos.engine import (
 from cloudos.engine import force_update as engine_force_update
 from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
 from cloudos.spaces import create_space, list_spaces, remove_space
-from cloudos.store.models import App, AppEvent, AppRevision, RouteRow, utcnow
+from cloudos.store.models import (
+    AddonBinding,
+    AddonServerRow,
+    App,
+    AppEvent,
+    AppRevision,
+    RouteRow,
+    utcnow,
+)
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
 from cloudos.web._state import app_state
 
@@ -64,6 +72,16 @@ class ServiceOut(BaseModel):
     error: str | None = None
 
 
+class AddonOut(BaseModel):
+    """One of an app's addons: its database and the server it is on."""
+
+    kind: str
+    server: str
+    dedicated: bool
+    database: str
+    user: str
+
+
 class AppOut(BaseModel):
     """An app: desired and observed state."""
 
@@ -78,17 +96,23 @@ class AppOut(BaseModel):
     status_since: datetime
     services: list[ServiceOut]
     urls: list[str]
+    addons: list[AddonOut] = Field(default_factory=list)
     created_at: datetime
 
 
 class InstallIn(BaseModel):
-    """An install request: a catalog template id, or a template's text."""
+    """An install request: a catalog template id, or a template's text.
+
+    ``dedicated`` lists addons of the template (``mysql``, ``postgresql``, ``redis``)
+    that get a server of their own instead of the space's.
+    """
 
     name: str
     template: str | None = None
     template_text: str | None = None
     template_source: str | None = None
     values: dict[str, Any] = Field(default_factory=dict)
+    dedicated: list[str] = Field(default_factory=list)
 
 
 class UpdateIn(BaseModel):
@@ -233,7 +257,30 @@ def _app_out(request: Request, space: str, name: str) -> AppOut:
         version = manager.revision(session, app, app.revision).template_version
         out = _view(app, observed, version)
         out.urls = _urls(request, session, [app.id]).get(app.id, [])
+        out.addons = _addons(session, [app.id]).get(app.id, [])
         return out
+
+
+def _addons(session: Any, app_ids: list[int]) -> dict[int, list[AddonOut]]:
+    """The addons of the given apps, by kind."""
+    found: dict[int, list[AddonOut]] = {}
+    rows = session.execute(
+        select(AddonBinding, AddonServerRow)
+        .join(AddonServerRow, AddonServerRow.id == AddonBinding.server_id)
+        .where(AddonBinding.app_id.in_(app_ids))
+        .order_by(AddonBinding.kind)
+    )
+    for binding, server in rows:
+        found.setdefault(binding.app_id, []).append(
+            AddonOut(
+                kind=binding.kind,
+                server=server.stack,
+                dedicated=server.app_id is not None,
+                database=binding.database,
+                user=binding.user,
+            )
+        )
+    return found
 
 
 def _urls(request: Request, session: Any, app_ids: list[int]) -> dict[int, list[str]]:
@@ -313,12 +360,14 @@ def apps(space: str, request: Request, principal: CurrentPrincipal) -> list[AppO
     with manager.database.session() as session:
         found = manager.list_apps(session, space)
         urls = _urls(request, session, [app.id for app in found])
+        addons = _addons(session, [app.id for app in found])
         views = []
         for app in found:
             view = _view(
                 app, observed, manager.revision(session, app, app.revision).template_version
             )
             view.urls = urls.get(app.id, [])
+            view.addons = addons.get(app.id, [])
             views.append(view)
         return views
 
@@ -332,7 +381,12 @@ def app_install(
     if ref is None:
         raise InvalidInput("give 'template' (a catalog id) or 'template_text'")
     _manager(request).install(
-        space=space, name=body.name, template=ref, values=body.values, by=principal.username
+        space=space,
+        name=body.name,
+        template=ref,
+        values=body.values,
+        by=principal.username,
+        dedicated=body.dedicated,
     )
     return _app_out(request, space, body.name)
 

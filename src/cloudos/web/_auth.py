@@ -101,6 +101,12 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/stacks/unmanaged"): Rule("cluster-admin", "sees every stack"),
     ("POST", "/api/v1/spaces/{space}/adopt"): Rule("cluster-admin", "takes over any stack"),
     ("GET", "/api/v1/addons"): Rule("user", "only the caller's spaces"),
+    ("GET", "/api/v1/spaces/{space}/apps/{name}/addons/{kind}/dump"): Rule(
+        "admin", "all of the app's data"
+    ),
+    ("PUT", "/api/v1/spaces/{space}/apps/{name}/addons/{kind}/restore"): Rule(
+        "admin", "replaces the app's data"
+    ),
     ("GET", "/api/v1/routes"): Rule("user", "only the caller's spaces"),
     ("POST", "/api/v1/routes"): Rule("user", "developer in the route's space"),
     ("DELETE", "/api/v1/routes"): Rule("user", "developer in the route's space"),
