@@ -22,6 +22,13 @@ class InvalidInput(CloudOSError):
     http_status = 422
 
 
+class Forbidden(CloudOSError):
+    """The caller may not do this: a role it lacks, or a space's policy or quota."""
+
+    exit_code = 1
+    http_status = 403
+
+
 class NotFound(CloudOSError):
     """An object the request names does not exist (or is not visible to the caller)."""
 
@@ -43,4 +50,11 @@ class EnvironmentProblem(CloudOSError):
     http_status = 503
 
 
-__all__ = ["CloudOSError", "Conflict", "EnvironmentProblem", "InvalidInput", "NotFound"]
+__all__ = [
+    "CloudOSError",
+    "Conflict",
+    "EnvironmentProblem",
+    "Forbidden",
+    "InvalidInput",
+    "NotFound",
+]
