@@ -238,6 +238,9 @@ def create_app(
     from cloudos.web._addons_api import router as addons_router
 
     app.include_router(addons_router)
+    from cloudos.web._space_limits_api import router as space_limits_router
+
+    app.include_router(space_limits_router)
     return app
 
 
