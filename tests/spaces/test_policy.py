@@ -353,3 +353,40 @@ def test_the_end_to_end_apps_install_in_a_space_that_allows_nothing(
     values = {"http_port": 8080} if "http_port" in path.read_text() else {}
     manager.install(space="default", name="app", template=template, values=values)
     assert count(manager) == (1, 1)
+
+
+def test_adopting_a_stack_checks_its_services(manager: AppManager) -> None:
+    document = {
+        "format": "cloudos.template/v1",
+        "id": "local.adopted.hand",
+        "version": "1.0.0",
+        "name": "hand",
+        "services": {
+            "web": {"image": "nginx:1", "volumes": ["site:/srv"], "networks": ["default"]},
+            "agent": {"image": "portainer/agent", "volumes": ["/var/run/docker.sock:/s"]},
+        },
+        "volumes": {"site": {}},
+    }
+    with pytest.raises(Forbidden, match=r"^service agent: the Docker socket \(/var/run/docker"):
+        manager.adopt(space="default", name="hand", stack="hand", document=document)
+    assert count(manager) == (0, 0)
+    del document["services"]["agent"]
+    manager.adopt(space="default", name="hand", stack="hand", document=document)
+    assert count(manager) == (1, 1)
+
+
+def test_a_rollback_is_checked_against_todays_policy(manager: AppManager) -> None:
+    with manager.database.session() as session:
+        set_policy(session, name="default", allow=["host_paths"])
+    template = _template(
+        {"volumes": ["${source}:/data"]},
+        {},
+        parameters={"source": {"type": "string", "default": "/srv/data"}},
+    )
+    manager.install(space="default", name="app", template=template, values={})
+    assert manager.update(space="default", name="app", values={"source": "data"})
+    with manager.database.session() as session:
+        set_policy(session, name="default", allow=[])
+    with pytest.raises(Forbidden, match="the host path /srv/data mounted"):
+        manager.rollback(space="default", name="app")
+    assert count(manager) == (1, 2)
