@@ -22,6 +22,13 @@ class InvalidInput(CloudOSError):
     http_status = 422
 
 
+class Forbidden(CloudOSError):
+    """The caller may not do this: a role it lacks, or a space's policy or quota."""
+
+    exit_code = 1
+    http_status = 403
+
+
 class NotFound(CloudOSError):
     """An object the request names does not exist (or is not visible to the caller)."""
 
@@ -34,13 +41,6 @@ class Unauthenticated(CloudOSError):
 
     exit_code = 1
     http_status = 401
-
-
-class Forbidden(CloudOSError):
-    """The caller may see the object but not do this to it (their role is too low)."""
-
-    exit_code = 1
-    http_status = 403
 
 
 class Conflict(CloudOSError):

@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from cloudos.cli._client import DEFAULT_URL, ApiClient, resolve_connection
-from cloudos.errors import CloudOSError, Conflict, EnvironmentProblem, InvalidInput, NotFound
+from cloudos.errors import (
+    CloudOSError,
+    Conflict,
+    EnvironmentProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 from tests.helpers import free_port
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -55,6 +62,7 @@ def test_no_content_is_none() -> None:
     ("status", "error_type"),
     [
         (400, InvalidInput),
+        (403, Forbidden),
         (404, NotFound),
         (409, Conflict),
         (422, InvalidInput),
@@ -86,8 +94,8 @@ def test_a_server_failure_says_so() -> None:
 
 def test_an_unexpected_status_names_the_request() -> None:
     with (
-        client_for(problem(403, "admins only")) as client,
-        pytest.raises(CloudOSError, match=r"^POST /api/v1/spaces: HTTP 403: admins only$"),
+        client_for(problem(429, "slow down")) as client,
+        pytest.raises(CloudOSError, match=r"^POST /api/v1/spaces: HTTP 429: slow down$"),
     ):
         client.post("/spaces", {"name": "x"})
 

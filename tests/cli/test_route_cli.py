@@ -7,11 +7,9 @@ from typing import Any
 import pytest
 
 from cloudos.cli import _output
-from tests.cli import test_app_cli as fakes
 from tests.cli.test_app_cli import FakeApi, run
 
-api = fakes.api
-clean_environment = fakes.clean_environment
+pytestmark = pytest.mark.usefixtures("clean_environment")  # tests/cli/conftest.py
 
 ROUTE = {
     "url": "https://shop.example.com/",

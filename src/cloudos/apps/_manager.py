@@ -40,7 +40,18 @@ from cloudos.apps._stack import (
     parse_template,
 )
 from cloudos.errors import Conflict, InvalidInput, NotFound
-from cloudos.spaces import get_space, network_name
+from cloudos.spaces import (
+    Quota,
+    Usage,
+    check_policy,
+    check_quota,
+    get_space,
+    network_name,
+    space_policy,
+    space_quota,
+    stack_usage,
+    total,
+)
 from cloudos.store import Database
 from cloudos.store.models import (
     AddonBinding,
@@ -168,6 +179,7 @@ class AppManager:
                 modifiers=modifiers,
                 by=by,
                 note="installed",
+                current=None,
             )
             _event(session, app, "install", f"installed {parsed.id} {parsed.version} as revision 1")
             app_id = app.id
@@ -219,6 +231,7 @@ class AppManager:
                 by=by,
                 note="updated",
                 dry_run=True,
+                current=current,
             )
             if revision.spec_hash == current.spec_hash:
                 return False
@@ -244,6 +257,9 @@ class AppManager:
                     else f"app {name!r} is already at revision {target}"
                 )
             old = self._revision(session, app, target)
+            # The old revision was allowed then; the space's policy and quotas may have
+            # changed since, and they apply to every stack that is deployed anew.
+            self._admit(session, app, self.build(app, old), current=self._current(session, app))
             revision = AppRevision(
                 number=0,
                 template_text=old.template_text,
@@ -297,6 +313,7 @@ class AppManager:
                 modifiers=modifiers,
                 by=by,
                 note=f"adopted stack {stack}",
+                current=None,
             )
             _event(session, app, "adopt", f"adopted stack {stack} as revision 1")
             app_id = app.id
@@ -321,6 +338,7 @@ class AppManager:
                 modifiers=list(current.modifiers),
                 by=by,
                 note=f"rotated {kind} credentials",
+                current=current,
             )
             _pending(app, "updating")
             _event(session, app, "rotate", f"revision {app.revision}: new {kind} password")
@@ -458,8 +476,13 @@ class AppManager:
         modifiers: list[dict[str, Any]],
         by: str | None,
         note: str,
+        current: AppRevision | None,
         dry_run: bool = False,
     ) -> AppRevision:
+        """Build the revision's stack, check it against the space's policy and quotas
+        (``current``: the app's current revision, None for a new app), store it unless
+        ``dry_run``. Nothing is stored when a check fails: the caller's transaction
+        rolls back. A dry run that changes nothing is not checked."""
         draft = AppRevision(
             number=0,
             template_text=text,
@@ -488,6 +511,9 @@ class AppManager:
             ),
             library=self.library,
         )
+        if not (dry_run and current is not None and built.spec_hash == current.spec_hash):
+            deployed = self.build(app, current) if current is not None else None
+            self._admit(session, app, built, current=deployed)
         draft.template_version = built.template.version
         draft.values = {
             key: self.vault.encrypt(str(value)) if key in built.secret_params else value
@@ -498,6 +524,52 @@ class AppManager:
         if not dry_run:
             self._store_revision(session, app, draft)
         return draft
+
+    def _current(self, session: Session, app: App) -> BuiltStack:
+        return self.build(app, self._revision(session, app, app.revision))
+
+    def _admit(
+        self, session: Session, app: App, built: BuiltStack, *, current: BuiltStack | None
+    ) -> None:
+        """Refuse (Forbidden) a stack the space's policy or quotas do not allow.
+
+        ``current`` is the app's deployed stack (None for a new app): on a change the
+        new stack counts instead of it.
+        """
+        space = app.space
+        links = self.addon_links(session, app)
+        check_policy(
+            built.document,
+            space=space.name,
+            allowed=space_policy(space),
+            name=app.stack,
+            platform_networks={network_name(self.instance, space.name)}
+            | {link.network for link in links.values()},
+        )
+        quota = space_quota(space)
+        if quota == Quota():
+            return
+        check_quota(
+            quota,
+            space=space.name,
+            app=app.name,
+            others=self.space_usage(session, space, excluding=app.id),
+            new=stack_usage(built.document, app=app.name),
+            current=stack_usage(current.document, app=app.name) if current else None,
+        )
+
+    def space_usage(self, session: Session, space: Space, *, excluding: int | None = None) -> Usage:
+        """What the space's apps (all but ``excluding``) ask for, stopped ones included."""
+        apps = session.scalars(
+            select(App)
+            .where(App.space_id == space.id, App.desired_state != "removed")
+            .order_by(App.name)
+        )
+        return total(
+            stack_usage(self._current(session, app).document, app=app.name)
+            for app in apps
+            if app.id != excluding
+        )
 
     def _bind_addons(
         self,

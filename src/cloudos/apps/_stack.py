@@ -70,6 +70,7 @@ class BuiltStack:
     secrets: Mapping[str, str]  # Docker secret name -> value
     secret_params: frozenset[str]
     template: Template
+    document: Mapping[str, Any]  # the stack as data (what policy and quotas read)
 
 
 @lru_cache(maxsize=256)
@@ -130,6 +131,7 @@ def build_stack(
         secrets=secrets,
         secret_params=secret_params,
         template=template,
+        document=stack,
     )
 
 

@@ -24,7 +24,14 @@ import httpx
 import typer
 
 from cloudos import __version__
-from cloudos.errors import CloudOSError, Conflict, EnvironmentProblem, InvalidInput, NotFound
+from cloudos.errors import (
+    CloudOSError,
+    Conflict,
+    EnvironmentProblem,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+)
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 API_PREFIX = "/api/v1"
@@ -51,6 +58,7 @@ TokenOption = Annotated[
 
 _ERROR_BY_STATUS: Mapping[int, type[CloudOSError]] = {
     400: InvalidInput,
+    403: Forbidden,
     404: NotFound,
     409: Conflict,
     422: InvalidInput,
@@ -172,6 +180,10 @@ class ApiClient:
     def patch(self, path: str, body: object) -> Any:
         """``PATCH path`` with a JSON body: the parsed JSON answer."""
         return self._request("PATCH", path, body=body)
+
+    def put(self, path: str, body: object) -> Any:
+        """``PUT path`` with a JSON body: the parsed JSON answer."""
+        return self._request("PUT", path, body=body)
 
     def delete(self, path: str, *, params: Mapping[str, object] | None = None) -> Any:
         """``DELETE path``: the parsed JSON answer, or None for 204."""

@@ -29,6 +29,10 @@ class SpaceView:
     apps: int
     removing: bool
     created_at: datetime
+    policy: list[str]  # grants allowed beyond the safe default
+    max_apps: int | None
+    max_cpus: float | None
+    max_memory: int | None
 
 
 def network_name(instance: str, space: str) -> str:
@@ -86,6 +90,10 @@ def list_spaces(session: Session, *, instance: str) -> list[SpaceView]:
             apps=int(counts.get(space.id, 0)),
             removing=space.removing,
             created_at=space.created_at,
+            policy=sorted(set(space.policy or [])),
+            max_apps=space.max_apps,
+            max_cpus=space.max_cpus,
+            max_memory=space.max_memory,
         )
         for space in session.scalars(select(Space).order_by(Space.name))
     ]

@@ -188,8 +188,10 @@ def create_app(
     from cloudos.web._apps_api import router as apps_router
     from cloudos.web._identity_api import router as identity_router
     from cloudos.web._routes_api import router as routes_router
+    from cloudos.web._space_limits_api import router as space_limits_router
 
-    for api in (system, identity_router, apps_router, routes_router, addons_router):
+    apis = (system, identity_router, apps_router, routes_router, addons_router, space_limits_router)
+    for api in apis:
         app.include_router(api, dependencies=[Depends(enforce)])
     missing = unguarded(app.routes)
     if missing:

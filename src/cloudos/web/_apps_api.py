@@ -60,6 +60,10 @@ class SpaceOut(BaseModel):
     network: str
     apps: int
     created_at: datetime
+    policy: list[str] = Field(default_factory=list, description="grants allowed (docs/security.md)")
+    max_apps: int | None = None
+    max_cpus: float | None = None
+    max_memory: int | None = None
 
 
 class ServiceOut(BaseModel):
@@ -315,6 +319,10 @@ def spaces(request: Request, principal: CurrentPrincipal) -> list[SpaceOut]:
                 network=s.network,
                 apps=s.apps,
                 created_at=s.created_at,
+                policy=s.policy,
+                max_apps=s.max_apps,
+                max_cpus=s.max_cpus,
+                max_memory=s.max_memory,
             )
             for s in list_spaces(session, instance=state.settings.instance_name)
             if not s.removing and (visible is None or s.name in visible)
