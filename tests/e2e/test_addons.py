@@ -281,6 +281,12 @@ def test_redis_users_survive_a_restart(setup: Setup) -> None:
         timeout=120,
         what="redis back with its users",
     )
+    # The new task's name reaches the swarm's DNS a moment after it is healthy.
+    wait_until(
+        lambda: as_app(setup, "redis", a.credentials, "PING")[0] == 0,
+        timeout=30,
+        what="redis reachable by its name again",
+    )
     assert works(setup, "redis", a.credentials, statement("redis", READ, a)) == "hello A"
 
 

@@ -19,15 +19,13 @@ INVITATION_LIFETIME = timedelta(days=7)
 
 def members(session: Session, space: Space) -> list[tuple[User, Membership]]:
     """The space's members, by name."""
-    return [
-        (user, membership)
-        for user, membership in session.execute(
-            select(User, Membership)
-            .join(Membership, Membership.user_id == User.id)
-            .where(Membership.space_id == space.id)
-            .order_by(User.username)
-        ).tuples()
-    ]
+    rows = session.execute(
+        select(User, Membership)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.space_id == space.id)
+        .order_by(User.username)
+    ).all()
+    return [(user, membership) for user, membership in rows]
 
 
 def set_member(

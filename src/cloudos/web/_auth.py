@@ -15,9 +15,8 @@ send the cookie, but cannot read the token.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 from fastapi.routing import APIRoute
@@ -45,10 +44,16 @@ SPACE_ROLES = ("viewer", "developer", "admin", "owner")
 
 @dataclass(frozen=True)
 class Rule:
-    """Who may call one operation, and a word on why."""
+    """Who may call one operation, and a word on why.
+
+    A space role applies to the space named in the path (``where="path"``, checked
+    before the handler runs), in the request body (``"body"``) or owning the object
+    the request names (``"object"``); the handler checks those two itself.
+    """
 
     need: Need
     note: str = ""
+    where: Literal["path", "body", "object"] = "path"
 
 
 # (method, path) -> rule. Space roles apply to the space named in the path.
@@ -112,14 +117,14 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
         "admin", "replaces the app's data"
     ),
     ("GET", "/api/v1/routes"): Rule("user", "only the caller's spaces"),
-    ("POST", "/api/v1/routes"): Rule("user", "developer in the route's space"),
-    ("DELETE", "/api/v1/routes"): Rule("user", "developer in the route's space"),
+    ("POST", "/api/v1/routes"): Rule("developer", where="body"),
+    ("DELETE", "/api/v1/routes"): Rule("developer", where="object"),
     ("GET", "/api/v1/domains"): Rule("user", "only the caller's spaces"),
-    ("POST", "/api/v1/domains"): Rule("user", "admin in the domain's space"),
-    ("DELETE", "/api/v1/domains/{name}"): Rule("user", "admin in the domain's space"),
+    ("POST", "/api/v1/domains"): Rule("admin", where="body"),
+    ("DELETE", "/api/v1/domains/{name}"): Rule("admin", where="object"),
     ("GET", "/api/v1/redirects"): Rule("user", "only the caller's spaces"),
-    ("POST", "/api/v1/redirects"): Rule("user", "developer in the redirect's space"),
-    ("DELETE", "/api/v1/redirects"): Rule("user", "developer in the redirect's space"),
+    ("POST", "/api/v1/redirects"): Rule("developer", where="body"),
+    ("DELETE", "/api/v1/redirects"): Rule("developer", where="object"),
     ("GET", "/api/v1/router"): Rule("user"),
     ("GET", "/api/v1/certificates"): Rule("user", "only the caller's spaces' domains"),
 }
@@ -168,16 +173,22 @@ def enforce(request: Request) -> None:
     rule = PERMISSIONS.get((request.method, path))
     if rule is None:
         raise Forbidden(f"no permission rule for {request.method} {path}")
+    if rule.need == "public":
+        # Public operations (signing in, accepting an invitation) work whatever stale
+        # or foreign credentials the browser sends along.
+        try:
+            request.state.principal = authenticate(request)
+        except (Unauthenticated, Forbidden):
+            request.state.principal = None
+        return
     principal = authenticate(request)
     request.state.principal = principal
-    if rule.need == "public":
-        return
     if principal is None:
         raise Unauthenticated("sign in or send an API token (Authorization: Bearer ...)")
     if rule.need == "cluster-admin":
         if not principal.is_admin:
             raise Forbidden("only a cluster admin may do this")
-    elif rule.need in SPACE_ROLES:
+    elif rule.need in SPACE_ROLES and rule.where == "path":
         with app_state(request).database.session() as session:
             authorize(session, principal, request.path_params["space"], rule.need)
 
@@ -208,17 +219,41 @@ def visible_space_names(session: Session, principal: Principal) -> set[str] | No
     return set(session.scalars(select(Space.name).where(Space.id.in_(sorted(ids)))))
 
 
-def unguarded(routes: Sequence[object]) -> list[str]:
+_WHO = {
+    "public": "anyone",
+    "user": "signed in",
+    "cluster-admin": "cluster admin",
+}
+_WHERE = {"path": "", "body": " (space in the body)", "object": " (the object's space)"}
+
+
+def permission_table() -> str:
+    """The permission table as Markdown, for docs/security.md."""
+    lines = ["| operation | who may call it | note |", "| --- | --- | --- |"]
+    for (method, path), rule in sorted(PERMISSIONS.items(), key=lambda i: (i[0][1], i[0][0])):
+        who = _WHO.get(rule.need) or f"{rule.need} or above{_WHERE[rule.where]}"
+        lines.append(f"| `{method} {path.removeprefix('/api/v1')}` | {who} | {rule.note} |")
+    return "\n".join(lines) + "\n"
+
+
+def api_operations(openapi: dict[str, Any]) -> list[tuple[str, str]]:
+    """Every (method, path) under ``/api/v1/`` in an OpenAPI document."""
+    return sorted(
+        (method.upper(), path)
+        for path, item in openapi.get("paths", {}).items()
+        if path.startswith("/api/v1/")
+        for method in item
+        if method in ("get", "put", "post", "delete", "patch", "head", "options")
+    )
+
+
+def unguarded(openapi: dict[str, Any]) -> list[str]:
     """API operations without a line in the permission table."""
-    missing: list[str] = []
-    for route in routes:
-        if isinstance(route, APIRoute) and route.path.startswith("/api/v1/"):
-            missing.extend(
-                f"{method} {route.path}"
-                for method in sorted(route.methods or ())
-                if (method, route.path) not in PERMISSIONS
-            )
-    return missing
+    return [
+        f"{method} {path}"
+        for method, path in api_operations(openapi)
+        if (method, path) not in PERMISSIONS
+    ]
 
 
 __all__ = [
@@ -228,10 +263,12 @@ __all__ = [
     "CurrentPrincipal",
     "OptionalPrincipal",
     "Rule",
+    "api_operations",
     "authenticate",
     "client_address",
     "current_principal",
     "enforce",
+    "permission_table",
     "unguarded",
     "visible_space_names",
 ]
