@@ -295,3 +295,25 @@ def test_audit_log_records_changes_with_secrets_masked(
     assert [json.loads(line)["id"] for line in lines.text.splitlines()] == [e["id"] for e in events]
     only = app_client.get("/api/v1/audit?action=space", headers=admin).json()
     assert {e["action"] for e in only} == {"space_create"}
+
+
+def test_secrets_never_come_back_in_answers_or_the_audit_log(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    secrets = {"password": "TopSecretValue123", "sudo_password": "AnotherSecret456"}
+    installed = app_client.post(
+        "/api/v1/spaces/default/apps",
+        json={"name": "ide", "template": "com.coder.code-server", "values": secrets},
+        headers=admin,
+    )
+    assert installed.status_code == 201, installed.text
+    answers = [installed.text]
+    for path in ("", "/revisions", "/revisions/1", "/events"):
+        answer = app_client.get(f"/api/v1/spaces/default/apps/ide{path}", headers=admin)
+        assert answer.status_code == 200, answer.text
+        answers.append(answer.text)
+    answers.append(app_client.get("/api/v1/audit", headers=admin).text)
+    answers.append(app_client.get("/api/v1/audit?format=jsonl", headers=admin).text)
+    assert "services:" in answers[3]  # the revision's YAML is there
+    for value in secrets.values():
+        assert not [a for a in answers if value in a]
