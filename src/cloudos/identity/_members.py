@@ -26,7 +26,7 @@ def members(session: Session, space: Space) -> list[tuple[User, Membership]]:
             .join(Membership, Membership.user_id == User.id)
             .where(Membership.space_id == space.id)
             .order_by(User.username)
-        ).tuples()
+        )
     ]
 
 
