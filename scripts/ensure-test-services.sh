@@ -39,4 +39,10 @@ if ! command -v wrk >/dev/null 2>&1; then
     log "installing wrk (load tests through the router)"
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 fi
+if ! [ -x /usr/bin/chromium ]; then
+    log "installing Chromium (the web interface's browser tests; Playwright drives it)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq chromium >/dev/null
+fi
 log "ready"

@@ -136,55 +136,105 @@ class AppManager:
         ``dedicated`` names addons of the template that get a server of their own, whatever
         the template says; the app keeps that server across updates and rollbacks.
         """
-        if not APP_NAME.fullmatch(name):
-            raise InvalidInput(
-                f"app name {name!r}: use 1-24 lower-case letters, digits and '-', "
-                "starting with a letter"
-            )
+        _check_app_name(name)
         text, source = self._template_text(template)
         with self.database.session() as session:
-            found = get_space(session, space)
-            existing = session.scalar(select(App).where(App.space_id == found.id, App.name == name))
-            if existing is not None:
-                state = "is being removed" if existing.desired_state == "removed" else "exists"
-                raise Conflict(f"app {name!r} already {state} in space {space!r}")
-            stack = stack_name(self.instance, space, name)
-            # '-' may be in space and app names: "a-b"/"c" and "a"/"b-c" share a stack.
-            if session.scalar(select(App.id).where(App.stack == stack)) is not None:
-                raise Conflict(
-                    f"app {name!r} in space {space!r} would use stack {stack!r}, which "
-                    "another app already uses: choose another name"
-                )
-            parsed = parse_template(text, source)
-            _check_dedicated(parsed, dedicated)
-            longest = max(len(service) for service in parsed.services)
-            if len(stack) + 1 + longest > MAX_SERVICE_NAME:
-                raise InvalidInput(
-                    f"app name {name!r} is too long for space {space!r}: service names "
-                    f"({stack}_...) must stay within {MAX_SERVICE_NAME} characters"
-                )
-            app = App(space=found, name=name, stack=stack, template_id=parsed.id)
-            session.add(app)
-            session.flush()
-            for route in default_routes(session, app, parsed):
-                session.add(route)
-            self._bind_addons(session, app, parsed, dedicated=frozenset(dedicated))
-            modifiers = self._modifiers(found, parsed.modifiers)
-            self._add_revision(
+            app = self._create(
                 session,
-                app,
+                space=space,
+                name=name,
                 text=text,
                 source=source,
                 values=values,
-                modifiers=modifiers,
                 by=by,
-                note="installed",
-                current=None,
+                dedicated=dedicated,
             )
-            _event(session, app, "install", f"installed {parsed.id} {parsed.version} as revision 1")
             app_id = app.id
         self._wake()
         return app_id
+
+    def preview_install(
+        self,
+        *,
+        space: str,
+        name: str,
+        template: TemplateRef,
+        values: Mapping[str, object],
+        dedicated: Collection[str] = (),
+    ) -> str:
+        """The stack YAML (secrets masked) that :meth:`install` would store, after the same
+        checks (names, values, policy, quotas); nothing is stored."""
+        _check_app_name(name)
+        text, source = self._template_text(template)
+        try:
+            with self.database.session() as session:
+                app = self._create(
+                    session,
+                    space=space,
+                    name=name,
+                    text=text,
+                    source=source,
+                    values=values,
+                    by=None,
+                    dedicated=dedicated,
+                )
+                raise _DryRun(self._revision(session, app, app.revision).stack_yaml)
+        except _DryRun as done:  # leaving the session by an error rolls everything back
+            return done.stack_yaml
+
+    def _create(
+        self,
+        session: Session,
+        *,
+        space: str,
+        name: str,
+        text: str,
+        source: str,
+        values: Mapping[str, object],
+        by: str | None,
+        dedicated: Collection[str],
+    ) -> App:
+        """A new app at revision 1 in ``session``, with its routes and addon bindings."""
+        found = get_space(session, space)
+        existing = session.scalar(select(App).where(App.space_id == found.id, App.name == name))
+        if existing is not None:
+            state = "is being removed" if existing.desired_state == "removed" else "exists"
+            raise Conflict(f"app {name!r} already {state} in space {space!r}")
+        stack = stack_name(self.instance, space, name)
+        # '-' may be in space and app names: "a-b"/"c" and "a"/"b-c" share a stack.
+        if session.scalar(select(App.id).where(App.stack == stack)) is not None:
+            raise Conflict(
+                f"app {name!r} in space {space!r} would use stack {stack!r}, which "
+                "another app already uses: choose another name"
+            )
+        parsed = parse_template(text, source)
+        _check_dedicated(parsed, dedicated)
+        longest = max(len(service) for service in parsed.services)
+        if len(stack) + 1 + longest > MAX_SERVICE_NAME:
+            raise InvalidInput(
+                f"app name {name!r} is too long for space {space!r}: service names "
+                f"({stack}_...) must stay within {MAX_SERVICE_NAME} characters"
+            )
+        app = App(space=found, name=name, stack=stack, template_id=parsed.id)
+        session.add(app)
+        session.flush()
+        for route in default_routes(session, app, parsed):
+            session.add(route)
+        self._bind_addons(session, app, parsed, dedicated=frozenset(dedicated))
+        modifiers = self._modifiers(found, parsed.modifiers)
+        self._add_revision(
+            session,
+            app,
+            text=text,
+            source=source,
+            values=values,
+            modifiers=modifiers,
+            by=by,
+            note="installed",
+            current=None,
+        )
+        _event(session, app, "install", f"installed {parsed.id} {parsed.version} as revision 1")
+        return app
 
     def update(
         self,
@@ -696,6 +746,22 @@ class AppManager:
         session.add(revision)
         app.revision = revision.number
         session.flush()
+
+
+def _check_app_name(name: str) -> None:
+    if not APP_NAME.fullmatch(name):
+        raise InvalidInput(
+            f"app name {name!r}: use 1-24 lower-case letters, digits and '-', "
+            "starting with a letter"
+        )
+
+
+class _DryRun(Exception):
+    """Leaves a preview's transaction (so it rolls back) carrying what it produced."""
+
+    def __init__(self, stack_yaml: str) -> None:
+        super().__init__("dry run")
+        self.stack_yaml = stack_yaml
 
 
 def _check_dedicated(template: Template, dedicated: Collection[str]) -> None:

@@ -33,6 +33,7 @@ from cloudos.identity._roles import (
     visible_space_ids,
 )
 from cloudos.identity._signin import (
+    SESSION_LIFETIME,
     SignInRefused,
     end_session,
     sign_in,
@@ -45,6 +46,7 @@ __all__ = [
     "INITIAL_ADMIN",
     "INITIAL_PASSWORD_FILE",
     "ROLES",
+    "SESSION_LIFETIME",
     "Principal",
     "SignInRefused",
     "accept",

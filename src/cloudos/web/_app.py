@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -158,15 +158,6 @@ def create_app(
             return Health(status="unavailable", version=__version__, database="unreachable")
         return Health(status="ok", version=__version__, database="ok")
 
-    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def home() -> str:
-        return (
-            "<!doctype html><html lang=en><meta charset=utf-8>"
-            "<meta name=viewport content='width=device-width, initial-scale=1'>"
-            f"<title>Cloud OS</title><h1>Cloud OS {__version__}</h1>"
-            "<p>The control plane is running. API: <a href=/api/v1/docs>/api/v1/docs</a></p>"
-        )
-
     system = APIRouter(prefix="/api/v1", tags=["system"])
 
     @system.get("/version", response_model=VersionInfo)
@@ -192,6 +183,9 @@ def create_app(
     apis = (system, identity_router, apps_router, routes_router, addons_router, space_limits_router)
     for api in apis:
         app.include_router(api, dependencies=[Depends(enforce)])
+    from cloudos.ui import router as pages  # not under /api/v1: pages check roles themselves
+
+    app.include_router(pages)
     # An operation missing from the permission table is refused (see ``enforce``), and
     # tests/web/test_permissions.py fails for it: no check at start-up, which would
     # cost the OpenAPI document's generation (most of a second) on every start.

@@ -303,6 +303,32 @@ def _urls(request: Request, session: Any, app_ids: list[int]) -> dict[int, list[
     return found
 
 
+def restart_app(request: Request, *, space: str, name: str, by: str) -> None:
+    """Replace every task of every service of the app (the API and the web pages)."""
+    manager = _manager(request)
+    with manager.database.session() as session:
+        app = manager.get(session, space, name)
+        stack = app.stack
+        session.add(AppEvent(app=app, kind="restart", message=f"restart by {by}"))
+    state = app_state(request)
+    client = state.connect_engine()
+    try:
+        for observed in (
+            observe_stacks(client, instance=state.settings.instance_name)
+            .get(stack, ObservedStack(stack, ()))
+            .services
+        ):
+            engine_force_update(client, service=observed.name)
+    finally:
+        client.close()
+    with manager.database.session() as session:
+        # The reconciler reports "updating" and then "running" once every task is new;
+        # until its next pass, say that a restart is under way (``--wait`` waits for it).
+        restarted = manager.get(session, space, name)
+        restarted.status, restarted.status_reason = "restarting", None
+        restarted.status_since = utcnow()
+
+
 # -- spaces ---------------------------------------------------------------------------
 
 
@@ -455,28 +481,7 @@ def app_start(space: str, name: str, request: Request, principal: CurrentPrincip
 @router.post("/spaces/{space}/apps/{name}/restart", response_model=AppOut)
 def app_restart(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
     """Replace every task of every service."""
-    manager = _manager(request)
-    with manager.database.session() as session:
-        app = manager.get(session, space, name)
-        stack = app.stack
-        session.add(AppEvent(app=app, kind="restart", message=f"restart by {principal.username}"))
-    state = app_state(request)
-    client = state.connect_engine()
-    try:
-        for observed in (
-            observe_stacks(client, instance=state.settings.instance_name)
-            .get(stack, ObservedStack(stack, ()))
-            .services
-        ):
-            engine_force_update(client, service=observed.name)
-    finally:
-        client.close()
-    with manager.database.session() as session:
-        # The reconciler reports "updating" and then "running" once every task is new;
-        # until its next pass, say that a restart is under way (``--wait`` waits for it).
-        restarted = manager.get(session, space, name)
-        restarted.status, restarted.status_reason = "restarting", None
-        restarted.status_since = utcnow()
+    restart_app(request, space=space, name=name, by=principal.username)
     return _app_out(request, space, name)
 
 
@@ -679,4 +684,4 @@ def _merged_logs(
         client.close()
 
 
-__all__ = ["router"]
+__all__ = ["restart_app", "router"]

@@ -9,7 +9,8 @@ operation with every role against it.
 Callers prove who they are with an API token (``Authorization: Bearer``) or a
 browser session cookie. With the cookie, every request that changes something must
 carry the session's CSRF token in ``X-CSRF-Token``: another site can make the browser
-send the cookie, but cannot read the token.
+send the cookie, but cannot read the token. Plain HTML forms (the web interface)
+send it as their ``csrf_token`` field instead (:func:`browser_session`).
 """
 
 from __future__ import annotations
@@ -18,15 +19,20 @@ import hmac
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloudos.errors import Forbidden, Unauthenticated
 from cloudos.identity import (
+    SESSION_LIFETIME,
     Principal,
+    SignInRefused,
+    audit,
     authorize,
+    sign_in,
+    start_session,
     verify_session,
     verify_token,
     visible_space_ids,
@@ -36,6 +42,7 @@ from cloudos.web._state import app_state
 
 SESSION_COOKIE = "cloudos_session"
 CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Need = Literal["public", "user", "cluster-admin", "viewer", "developer", "admin", "owner"]
@@ -141,7 +148,6 @@ def authenticate(request: Request) -> Principal | None:
     Raises when credentials are sent but wrong, or a cookie request lacks its CSRF token.
     """
     header = request.headers.get("authorization")
-    cookie = request.cookies.get(SESSION_COOKIE)
     database = app_state(request).database
     if header is not None:
         scheme, _, token = header.partition(" ")
@@ -152,18 +158,98 @@ def authenticate(request: Request) -> Principal | None:
         if principal is None:
             raise Unauthenticated("the API token is unknown, expired or revoked")
         return principal
-    if cookie is not None:
-        with database.session() as session:
-            found = verify_session(session, cookie)
-        if found is None:
-            raise Unauthenticated("the session has ended; sign in again")
-        principal, csrf = found
-        if request.method not in SAFE_METHODS:
-            sent = request.headers.get(CSRF_HEADER, "")
-            if not hmac.compare_digest(sent.encode(), csrf.encode()):
-                raise Forbidden(f"CSRF token missing or wrong (send it in {CSRF_HEADER})")
-        return principal
-    return None
+    found = browser_session(request)
+    return found[0] if found is not None else None
+
+
+def browser_session(
+    request: Request, *, csrf_field: str | None = None
+) -> tuple[Principal, str] | None:
+    """The principal and CSRF token of the session cookie; ``None`` when none is sent.
+
+    A request that changes something must send the session's CSRF token, in the
+    ``X-CSRF-Token`` header (scripts, HTMX) or, for a plain HTML form, as its
+    ``csrf_token`` field, which the caller reads from the form and passes as
+    ``csrf_field``. Raises when the session has ended or the token is missing or wrong.
+    """
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return None
+    with app_state(request).database.session() as session:
+        found = verify_session(session, cookie)
+    if found is None:
+        raise Unauthenticated("the session has ended; sign in again")
+    csrf = found[1]
+    if request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER) or csrf_field or ""
+        if not hmac.compare_digest(sent.encode(), csrf.encode()):
+            raise Forbidden(f"CSRF token missing or wrong (send it in {CSRF_HEADER})")
+    return found
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """A browser session just started: who, and the cookie and CSRF token to hand out."""
+
+    user_id: int
+    username: str
+    is_admin: bool
+    cookie: str
+    csrf: str
+
+
+def open_browser_session(
+    request: Request, *, username: str, password: str, code: str | None
+) -> OpenedSession:
+    """Sign in and start a browser session; every attempt is audited.
+
+    Raises :class:`SignInRefused` (counted towards the lockout) when refused.
+    """
+    state = app_state(request)
+    address = client_address(request)
+    with state.database.session() as session:
+        try:
+            user = sign_in(
+                session,
+                state.apps.vault,
+                username=username,
+                password=password,
+                code=code,
+                address=address,
+            )
+        except SignInRefused as refused:
+            audit.record(
+                session,
+                actor=username[:64],
+                action="login",
+                address=address,
+                result="denied",
+                detail={"reason": "second factor missing" if refused.needs_code else "refused"},
+            )
+            session.commit()
+            raise
+        cookie, csrf = start_session(session, user, address=address)
+        audit.record(session, actor=user.username, action="login", address=address, result="ok")
+        return OpenedSession(
+            user_id=user.id,
+            username=user.username,
+            is_admin=user.is_admin,
+            cookie=cookie,
+            csrf=csrf,
+        )
+
+
+def set_session_cookie(request: Request, response: Response, cookie: str) -> None:
+    """Hand the session cookie to the browser: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        path="/",
+    )
 
 
 def enforce(request: Request) -> None:
@@ -257,18 +343,23 @@ def unguarded(openapi: dict[str, Any]) -> list[str]:
 
 
 __all__ = [
+    "CSRF_FIELD",
     "CSRF_HEADER",
     "PERMISSIONS",
     "SESSION_COOKIE",
     "CurrentPrincipal",
+    "OpenedSession",
     "OptionalPrincipal",
     "Rule",
     "api_operations",
     "authenticate",
+    "browser_session",
     "client_address",
     "current_principal",
     "enforce",
+    "open_browser_session",
     "permission_table",
+    "set_session_cookie",
     "unguarded",
     "visible_space_names",
 ]

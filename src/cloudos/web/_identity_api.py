@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from cloudos.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cloudos.identity import (
     Principal,
-    SignInRefused,
     accept,
     at_least,
     audit,
@@ -36,8 +35,6 @@ from cloudos.identity import (
     role_in,
     set_member,
     set_password,
-    sign_in,
-    start_session,
     verify_password,
     visible_space_ids,
 )
@@ -46,7 +43,8 @@ from cloudos.web._auth import (
     SESSION_COOKIE,
     CurrentPrincipal,
     OptionalPrincipal,
-    client_address,
+    open_browser_session,
+    set_session_cookie,
 )
 from cloudos.web._state import app_state
 
@@ -229,47 +227,20 @@ class AuditOut(BaseModel):
 @router.post("/auth/login", response_model=LoginOut)
 def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
     """Sign in: sets the session cookie; with ``token_name``, also returns an API token."""
-    state = app_state(request)
-    address = client_address(request)
     request.state.audited = True
-    with state.database.session() as session:
-        try:
-            user = sign_in(
-                session,
-                state.apps.vault,
-                username=body.username,
-                password=body.password,
-                code=body.code,
-                address=address,
-            )
-        except SignInRefused as refused:
-            audit.record(
-                session,
-                actor=body.username[:64],
-                action="login",
-                address=address,
-                result="denied",
-                detail={"reason": "second factor missing" if refused.needs_code else "refused"},
-            )
-            session.commit()
-            raise
-        cookie, csrf = start_session(session, user, address=address)
-        token = None
-        if body.token_name:
-            expires = utcnow() + timedelta(days=body.token_days) if body.token_days else None
-            token = create_token(session, user=user, name=body.token_name, expires_at=expires)
-        audit.record(session, actor=user.username, action="login", address=address, result="ok")
-        out = LoginOut(username=user.username, is_admin=user.is_admin, csrf_token=csrf, token=token)
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        max_age=12 * 3600,
-        path="/",
+    opened = open_browser_session(
+        request, username=body.username, password=body.password, code=body.code
     )
-    return out
+    token = None
+    if body.token_name:
+        expires = utcnow() + timedelta(days=body.token_days) if body.token_days else None
+        with app_state(request).database.session() as session:
+            user = _user(session, opened.user_id)
+            token = create_token(session, user=user, name=body.token_name, expires_at=expires)
+    set_session_cookie(request, response, opened.cookie)
+    return LoginOut(
+        username=opened.username, is_admin=opened.is_admin, csrf_token=opened.csrf, token=token
+    )
 
 
 @router.post("/auth/logout", status_code=204)

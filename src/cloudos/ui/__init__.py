@@ -1,0 +1,10 @@
+"""The web interface: server-rendered pages with progressive enhancement.
+
+Jinja2 renders every page on the server; HTMX (vendored in ``static/``, no build
+step) makes forms and live parts update in place where JavaScript runs, and every
+page and form also works without it. ``create_app`` includes :data:`router`.
+"""
+
+from cloudos.ui._pages import router
+
+__all__ = ["router"]

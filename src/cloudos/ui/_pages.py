@@ -1,0 +1,574 @@
+"""The pages: sign-in, dashboard, space, catalog, install wizard, app.
+
+Every page reads the database only, with a fixed number of queries whatever the
+number of apps: an app's status is what the reconciler last recorded. The two
+things only the engine knows (an app's services right now, the platform's health)
+are fragments the page loads with HTMX after it is shown, and links without
+JavaScript. Changes go through the same code the API uses (``AppManager``,
+``create_space``, ``restart_app``) with the same role checks
+(``identity.authorize``), and each leaves a line in the audit log.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloudos.apps import AppManager, TemplateRef
+from cloudos.apps._stack import parse_template
+from cloudos.errors import CloudOSError, Conflict, Forbidden, NotFound
+from cloudos.identity import (
+    Principal,
+    SignInRefused,
+    at_least,
+    audit,
+    authorize,
+    end_session,
+    members,
+    role_in,
+    visible_space_ids,
+)
+from cloudos.spaces import create_space
+from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Membership, Space
+from cloudos.templates import Template
+from cloudos.templates.catalog import load_catalog_templates
+from cloudos.ui import _wizard as wizard
+from cloudos.ui._health import platform_health
+from cloudos.ui._session import (
+    CurrentVisitor,
+    Form,
+    PageRoute,
+    Visitor,
+    fields_of,
+    local_path,
+    redirect,
+    render,
+)
+from cloudos.web._apps_api import _addons, _app_out, _urls, restart_app
+from cloudos.web._auth import (
+    SESSION_COOKIE,
+    browser_session,
+    client_address,
+    open_browser_session,
+    set_session_cookie,
+)
+from cloudos.web._state import app_state
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+STATIC = {
+    "htmx.min.js": "text/javascript",
+    "cloudos.css": "text/css",
+}
+EVENTS_SHOWN = 50
+TIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+@router.get("/ui/static/{name}")
+def static(name: str) -> Response:
+    """The interface's own scripts and styles (a fixed list: nothing else is served)."""
+    media = STATIC.get(name)
+    if media is None:
+        raise NotFound(f"no file {name!r}")
+    from cloudos.ui._session import HERE
+
+    return FileResponse(
+        HERE / "static" / name,
+        media_type=media,
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
+
+
+# -- signing in ---------------------------------------------------------------------------
+
+
+@router.get("/signin")
+def signin_page(request: Request, next: str | None = None) -> Response:
+    """The sign-in form (signed-in visitors go on at once)."""
+    try:
+        signed_in = browser_session(request) is not None
+    except CloudOSError:
+        signed_in = False  # an ended session: sign in again
+    if signed_in:
+        return redirect(request, local_path(next))
+    return render(request, "signin.html", _signin_context(next), visitor=None)
+
+
+def _signin_context(
+    next_path: str | None, *, username: str = "", error: str | None = None, code: bool = False
+) -> dict[str, Any]:
+    return {"next": local_path(next_path), "username": username, "error": error, "code": code}
+
+
+@router.post("/signin")
+def signin(request: Request, form: Form) -> Response:
+    """Check name, password and (when turned on) the second factor; start a session."""
+    sent = fields_of(form)
+    username = sent.get("username", "")[:64]
+    next_path = sent.get("next")
+    try:
+        opened = open_browser_session(
+            request,
+            username=username,
+            password=sent.get("password", "")[:1024],
+            code=sent.get("code", "").strip()[:64] or None,
+        )
+    except SignInRefused as refused:
+        context = _signin_context(
+            next_path,
+            username=username,
+            code=refused.needs_code or bool(sent.get("code")),
+            error=(
+                "Enter the code from your authenticator app, and your password again."
+                if refused.needs_code
+                else str(refused).capitalize() + "."
+            ),
+        )
+        return render(
+            request, "signin.html", context, visitor=None, status=200 if refused.needs_code else 401
+        )
+    response = redirect(request, local_path(next_path))
+    set_session_cookie(request, response, opened.cookie)
+    return response
+
+
+@router.post("/signout")
+def signout(request: Request, visitor: CurrentVisitor) -> Response:
+    """End the session and forget its cookie."""
+    database = app_state(request).database
+    with database.session() as session:
+        if visitor.principal.session_id is not None:
+            end_session(session, visitor.principal.session_id)
+        _audit(session, request, visitor, action="logout")
+    response = redirect(request, "/signin")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+# -- dashboard and spaces -----------------------------------------------------------------
+
+
+@router.get("/")
+def dashboard(request: Request, visitor: CurrentVisitor) -> Response:
+    """The visitor's spaces and apps; for cluster admins, the platform's health too."""
+    with app_state(request).database.session() as session:
+        context = _dashboard(session, visitor.principal)
+    return render(request, "dashboard.html", context, visitor=visitor)
+
+
+def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str, Any]:
+    visible = visible_space_ids(session, principal)
+    space_query = select(Space).where(Space.removing.is_(False)).order_by(Space.name)
+    app_query = (
+        select(*_APP_COLUMNS, App.space_id, Space.name.label("space"))
+        .join(Space, Space.id == App.space_id)
+        .where(App.desired_state != "removed", Space.removing.is_(False))
+        .order_by(Space.name, App.name)
+    )
+    if visible is not None:
+        space_query = space_query.where(Space.id.in_(sorted(visible)))
+        app_query = app_query.where(App.space_id.in_(sorted(visible)))
+    spaces = list(session.scalars(space_query))
+    apps = list(session.execute(app_query))
+    roles = _roles(session, principal)
+    counts: dict[str, int] = {}
+    for row in apps:
+        counts[row.space] = counts.get(row.space, 0) + 1
+    return {
+        "spaces": [
+            {
+                "name": space.name,
+                "domain": space.domain,
+                "apps": counts.get(space.name, 0),
+                "role": roles.get(space.id, "owner"),
+            }
+            for space in spaces
+        ],
+        "apps": [_app_row(row, row.space) for row in apps],
+        "problems": sum(1 for row in apps if row.status in _TROUBLE),
+        "is_admin": principal.is_admin,
+        "space_errors": {},
+        "space_sent": {},
+        **extra,
+    }
+
+
+_TROUBLE = frozenset({"failed", "rolled back", "degraded", "error"})
+
+
+def _app_row(app: Any, space: str) -> dict[str, Any]:
+    """What the pages show of an app (an ``App`` or a row of its columns)."""
+    return {
+        "name": app.name,
+        "space": space,
+        "template": app.template_id,
+        "status": app.status,
+        "reason": app.status_reason,
+        "since": app.status_since,
+        "since_text": app.status_since.strftime(TIME_FORMAT),
+        "trouble": app.status in _TROUBLE,
+    }
+
+
+# Listing pages read only these columns: a thousand ORM objects cost more than the page.
+_APP_COLUMNS = (App.name, App.template_id, App.status, App.status_reason, App.status_since)
+
+
+def _roles(session: Session, principal: Principal) -> dict[int, str]:
+    """The visitor's role by space id (cluster admins: owner everywhere, so empty)."""
+    if principal.is_admin:
+        return {}
+    rows = session.execute(
+        select(Membership.space_id, Membership.role).where(Membership.user_id == principal.user_id)
+    )
+    return dict(rows.all())
+
+
+@router.get("/ui/health")
+def health(request: Request, visitor: CurrentVisitor) -> Response:
+    """The platform's health (engine, router, addon servers): cluster admins only."""
+    if not visitor.principal.is_admin:
+        raise Forbidden("only a cluster admin sees the platform's health")
+    state = app_state(request)
+    report = platform_health(state)
+    return render(request, "_health.html", {"health": report}, visitor=visitor)
+
+
+@router.post("/spaces")
+def space_create(request: Request, visitor: CurrentVisitor, form: Form) -> Response:
+    """Create a space (cluster admins), from the dashboard's form."""
+    sent = fields_of(form)
+    name = sent.get("name", "").strip()
+    if not visitor.principal.is_admin:
+        raise Forbidden("only a cluster admin may create a space")
+    database = app_state(request).database
+    try:
+        with database.session() as session:
+            create_space(session, name=name, domain=sent.get("domain", "").strip() or None)
+            _audit(session, request, visitor, action="space_create", space=name)
+    except CloudOSError as err:
+        with database.session() as session:
+            _audit(session, request, visitor, action="space_create", space=name, failed=err)
+            context = _dashboard(
+                session, visitor.principal, space_errors={"name": str(err)}, space_sent=sent
+            )
+        return render(request, "dashboard.html", context, visitor=visitor, status=422)
+    return redirect(request, f"/spaces/{name}")
+
+
+@router.get("/spaces/{space}")
+def space_page(space: str, request: Request, visitor: CurrentVisitor) -> Response:
+    """A space: its apps with their status, and its members."""
+    with app_state(request).database.session() as session:
+        found = authorize(session, visitor.principal, space, "viewer")
+        role = role_in(session, visitor.principal, found)
+        apps = session.execute(
+            select(*_APP_COLUMNS)
+            .where(App.space_id == found.id, App.desired_state != "removed")
+            .order_by(App.name)
+        )
+        context = {
+            "space": {"name": found.name, "domain": found.domain},
+            "role": role,
+            "can_install": at_least(role, "developer"),
+            "apps": [_app_row(app, found.name) for app in apps],
+            "members": [
+                {"username": user.username, "role": membership.role, "since": membership.created_at}
+                for user, membership in members(session, found)
+            ],
+        }
+    return render(request, "space.html", context, visitor=visitor)
+
+
+# -- the catalog and the install wizard -------------------------------------------------
+
+
+@functools.cache
+def _catalog() -> dict[str, Template]:
+    """The built-in templates (read once: they ship with this version)."""
+    return dict(sorted(load_catalog_templates().items(), key=lambda item: item[1].name.lower()))
+
+
+def _template(template_id: str) -> Template:
+    found = _catalog().get(template_id)
+    if found is None:
+        raise NotFound(f"template {template_id!r} is not in the catalog")
+    return found
+
+
+def _matches(template: Template, words: list[str]) -> bool:
+    text = " ".join(
+        [
+            template.id,
+            template.name,
+            template.vendor or "",
+            wizard.text_of(template.description) or "",
+            *template.categories,
+        ]
+    ).lower()
+    return all(word in text for word in words)
+
+
+@router.get("/catalog")
+def catalog(
+    request: Request, visitor: CurrentVisitor, q: str = "", space: str | None = None
+) -> Response:
+    """Templates to install, filtered by the words in ``q``."""
+    words = q.lower().split()
+    shown = [
+        {
+            "id": template.id,
+            "name": template.name,
+            "version": template.version,
+            "vendor": template.vendor,
+            "icon": template.icon if (template.icon or "").startswith("https://") else None,
+            "description": wizard.text_of(template.description),
+            "categories": template.categories,
+        }
+        for template in _catalog().values()
+        if _matches(template, words)
+    ]
+    context = {"templates": shown, "q": q, "space": space, "total": len(_catalog())}
+    return render(request, "catalog.html", context, visitor=visitor)
+
+
+def _install_spaces(session: Session, principal: Principal) -> list[str]:
+    """Spaces where the visitor may install apps (developer or more)."""
+    visible = visible_space_ids(session, principal)
+    query = select(Space).where(Space.removing.is_(False)).order_by(Space.name)
+    if visible is not None:
+        query = query.where(Space.id.in_(sorted(visible)))
+    return [
+        space.name
+        for space in session.scalars(query)
+        if at_least(role_in(session, principal, space), "developer")
+    ]
+
+
+def _wizard_context(
+    template: Template,
+    spaces: list[str],
+    sent: Mapping[str, str] | None,
+    *,
+    errors: Mapping[str, str] | None = None,
+    error: str | None = None,
+    preview: str | None = None,
+) -> dict[str, Any]:
+    return {
+        "template": {
+            "id": template.id,
+            "name": template.name,
+            "version": template.version,
+            "description": wizard.text_of(template.description),
+            "addons": sorted(template.addons),
+        },
+        "fields": wizard.fields(template, sent),
+        "spaces": spaces,
+        "sent": dict(sent or {}),
+        "errors": dict(errors or {}),
+        "error": error,
+        "preview": preview,
+        "APP_FIELD": wizard.APP_FIELD,
+        "SPACE_FIELD": wizard.SPACE_FIELD,
+    }
+
+
+@router.get("/catalog/{template_id}")
+def install_form(
+    template_id: str, request: Request, visitor: CurrentVisitor, space: str | None = None
+) -> Response:
+    """The install wizard: a form made from the template's parameters."""
+    template = _template(template_id)
+    with app_state(request).database.session() as session:
+        spaces = _install_spaces(session, visitor.principal)
+    sent = {wizard.SPACE_FIELD: space} if space else None
+    context = _wizard_context(template, spaces, sent)
+    return render(request, "install.html", context, visitor=visitor)
+
+
+@router.post("/catalog/{template_id}")
+def install(template_id: str, request: Request, visitor: CurrentVisitor, form: Form) -> Response:
+    """Check the form; then show the generated YAML (``step=preview``) or install."""
+    template = _template(template_id)
+    sent = fields_of(form)
+    state = app_state(request)
+    with state.database.session() as session:
+        spaces = _install_spaces(session, visitor.principal)
+    errors = wizard.problems(template, sent)
+    space = sent.get(wizard.SPACE_FIELD, "")
+    if space and space not in spaces:
+        errors[wizard.SPACE_FIELD] = f"you may not install apps in space {space!r}"
+    if errors:
+        context = _wizard_context(template, spaces, sent, errors=errors)
+        return render(request, "install.html", context, visitor=visitor, status=422)
+    name = sent[wizard.APP_FIELD]
+    values = wizard.given_values(template, sent)
+    ref = TemplateRef(catalog_id=template.id)
+    manager: AppManager = state.apps
+    try:
+        if sent.get("step") == "preview":
+            preview = manager.preview_install(space=space, name=name, template=ref, values=values)
+            context = _wizard_context(template, spaces, sent, preview=preview)
+            return render(request, "install.html", context, visitor=visitor)
+        manager.install(
+            space=space, name=name, template=ref, values=values, by=visitor.principal.username
+        )
+    except CloudOSError as err:
+        with state.database.session() as session:
+            _audit(
+                session,
+                request,
+                visitor,
+                action="app_install",
+                space=space,
+                target=name,
+                failed=err,
+            )
+        where = {wizard.APP_FIELD: str(err)} if isinstance(err, Conflict) else {}
+        context = _wizard_context(
+            template, spaces, sent, errors=where, error=None if where else str(err)
+        )
+        return render(request, "install.html", context, visitor=visitor, status=err.http_status)
+    with state.database.session() as session:
+        _audit(session, request, visitor, action="app_install", space=space, target=name)
+    return redirect(request, f"/spaces/{space}/apps/{name}")
+
+
+# -- an app ----------------------------------------------------------------------------------
+
+
+@router.get("/spaces/{space}/apps/{name}")
+def app_page(space: str, name: str, request: Request, visitor: CurrentVisitor) -> Response:
+    """An app: status, addresses, revisions, events; its services load on their own."""
+    state = app_state(request)
+    manager: AppManager = state.apps
+    with state.database.session() as session:
+        found = authorize(session, visitor.principal, space, "viewer")
+        role = role_in(session, visitor.principal, found)
+        app = manager.get(session, space, name)
+        revisions = session.execute(
+            select(
+                AppRevision.number,
+                AppRevision.template_version,
+                AppRevision.created_at,
+                AppRevision.created_by,
+                AppRevision.note,
+            )
+            .where(AppRevision.app_id == app.id)
+            .order_by(AppRevision.number.desc())
+        ).all()
+        events = session.scalars(
+            select(AppEvent)
+            .where(AppEvent.app_id == app.id)
+            .order_by(AppEvent.id.desc())
+            .limit(EVENTS_SHOWN)
+        )
+        context = {
+            "space": space,
+            "app": {
+                **_app_row(app, space),
+                "revision": app.revision,
+                "desired": app.desired_state,
+                "removing": app.desired_state == "removed",
+            },
+            "can_change": at_least(role, "developer"),
+            "urls": _urls(request, session, [app.id]).get(app.id, []),
+            "addons": _addons(session, [app.id]).get(app.id, []),
+            "revisions": [row._asdict() for row in revisions],
+            "events": [{"at": e.at, "kind": e.kind, "message": e.message} for e in events],
+        }
+    return render(request, "app.html", context, visitor=visitor)
+
+
+@router.get("/spaces/{space}/apps/{name}/services")
+def app_services(space: str, name: str, request: Request, visitor: CurrentVisitor) -> Response:
+    """The app's services as the swarm reports them now (a fragment of the app page)."""
+    with app_state(request).database.session() as session:
+        authorize(session, visitor.principal, space, "viewer")
+    out = _app_out(request, space, name)
+    context = {"services": out.services, "status": out.status}
+    return render(request, "_services.html", context, visitor=visitor)
+
+
+@router.post("/spaces/{space}/apps/{name}/{action}")
+def app_action(
+    space: str, name: str, action: str, request: Request, visitor: CurrentVisitor, form: Form
+) -> Response:
+    """Stop, start, restart or remove (``purge``: with its data) an app."""
+    state = app_state(request)
+    manager: AppManager = state.apps
+    with state.database.session() as session:
+        authorize(session, visitor.principal, space, "developer")
+    if action == "stop":
+        manager.set_state(space=space, name=name, state="stopped")
+    elif action == "start":
+        manager.set_state(space=space, name=name, state="running")
+    elif action == "restart":
+        restart_app(request, space=space, name=name, by=visitor.principal.username)
+    elif action == "remove":
+        purge = fields_of(form).get("purge") == "true"
+        manager.remove(space=space, name=name, purge=purge)
+    else:
+        raise NotFound(f"no action {action!r}")
+    with state.database.session() as session:
+        _audit(session, request, visitor, action=f"app_{action}", space=space, target=name)
+    if action == "remove":
+        return redirect(request, f"/spaces/{space}")
+    return redirect(request, f"/spaces/{space}/apps/{name}")
+
+
+@router.get("/spaces/{space}/apps/{name}/remove")
+def remove_page(space: str, name: str, request: Request, visitor: CurrentVisitor) -> Response:
+    """Ask before removing, naming what goes and what stays."""
+    state = app_state(request)
+    manager: AppManager = state.apps
+    with state.database.session() as session:
+        authorize(session, visitor.principal, space, "developer")
+        app = manager.get(session, space, name)
+        revision = manager.revision(session, app, app.revision)
+        template = parse_template(revision.template_text, revision.template_source)
+        databases = session.scalars(
+            select(AddonBinding).where(AddonBinding.app_id == app.id).order_by(AddonBinding.kind)
+        )
+        context = {
+            "space": space,
+            "name": name,
+            "services": sorted(template.services),
+            "volumes": sorted(template.volumes),
+            "databases": [f"{b.kind} database {b.database}" for b in databases],
+            "urls": _urls(request, session, [app.id]).get(app.id, []),
+            "revisions": app.revision,
+        }
+    return render(request, "remove.html", context, visitor=visitor)
+
+
+def _audit(
+    session: Session,
+    request: Request,
+    visitor: Visitor,
+    *,
+    action: str,
+    space: str | None = None,
+    target: str | None = None,
+    failed: CloudOSError | None = None,
+) -> None:
+    """A line in the audit log, as the API writes one (``via: web`` tells them apart)."""
+    audit.record(
+        session,
+        actor=visitor.principal.username,
+        action=action,
+        address=client_address(request),
+        space=space,
+        target=f"name={target}" if target else None,
+        result="ok" if failed is None else f"failed {failed.http_status}",
+        detail={"via": "web"} if failed is None else {"via": "web", "error": str(failed)},
+    )
+
+
+__all__ = ["router"]

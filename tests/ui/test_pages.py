@@ -1,0 +1,164 @@
+"""The pages without a browser: who may see and do what, CSRF, sign-in rules, speed."""
+
+from __future__ import annotations
+
+import re
+import statistics
+
+import pyotp
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from cloudos.identity import begin_totp, confirm_totp, create_user, set_member
+from cloudos.identity._signin import MAX_FAILURES
+from cloudos.spaces import create_space
+from cloudos.store.models import App, AuditEvent, Space, User
+from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, sign_in
+
+PASSWORD = "another long passphrase"
+
+
+def _people(cloud: Cloud) -> None:
+    """Spaces 'team' (vera viewer, dev developer) and 'other', each with one app."""
+    with cloud.database.session() as session:
+        for name in ("team", "other"):
+            space = create_space(session, name=name)
+            session.add(App(space=space, name=f"{name}-app", stack=f"s-{name}", template_id="t.x"))
+        for user in ("vera", "dev", "nobody"):
+            create_user(session, username=user, password=PASSWORD)
+        team = session.scalar(select(Space).where(Space.name == "team"))
+        assert team is not None
+        set_member(session, team, username="vera", role="viewer", granted_by="owner")
+        set_member(session, team, username="dev", role="developer", granted_by="owner")
+
+
+def test_every_page_but_sign_in_needs_a_session(browser_client: TestClient) -> None:
+    for path in ("/", "/catalog", "/spaces/default", "/catalog/org.wordpress.wordpress"):
+        answer = browser_client.get(path)
+        assert answer.status_code == 303, path
+        assert answer.headers["location"].startswith("/signin?next=")
+    assert browser_client.post("/spaces", data={"name": "x"}).status_code == 303
+    assert browser_client.get("/signin").status_code == 200
+
+
+def test_a_viewer_reads_but_changes_nothing_and_other_spaces_do_not_exist(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    csrf = sign_in(browser_client, "vera", PASSWORD)
+    dashboard = browser_client.get("/").text
+    assert "team-app" in dashboard
+    assert "other-app" not in dashboard
+    assert "Platform health" not in dashboard
+    assert browser_client.get("/ui/health").status_code == 403
+    assert browser_client.get("/spaces/team/apps/team-app").status_code == 200
+    for path in ("/spaces/other", "/spaces/other/apps/other-app"):
+        answer = browser_client.get(path)
+        assert answer.status_code == 404, path
+        assert "other-app" not in answer.text
+    stop = browser_client.post("/spaces/team/apps/team-app/stop", data={"csrf_token": csrf})
+    assert stop.status_code == 403
+    assert "developer role" in stop.text
+    assert browser_client.post("/spaces", data={"csrf_token": csrf, "name": "x"}).status_code == 403
+    wizard = browser_client.get("/catalog/org.wordpress.wordpress").text
+    assert "You may install apps in no space" in wizard
+    with cloud.database.session() as session:
+        app = session.scalar(select(App).where(App.name == "team-app"))
+        assert app is not None
+        assert app.desired_state == "running"
+
+
+def test_a_developer_acts_only_in_their_space(cloud: Cloud, browser_client: TestClient) -> None:
+    _people(cloud)
+    csrf = sign_in(browser_client, "dev", PASSWORD)
+    other = browser_client.post("/spaces/other/apps/other-app/stop", data={"csrf_token": csrf})
+    assert other.status_code == 404
+    install = browser_client.post(
+        "/catalog/org.cloudos.static-website",
+        data={"csrf_token": csrf, "space": "other", "app_name": "site", "step": "install"},
+    )
+    assert install.status_code == 422
+    assert "you may not install apps in space &#39;other&#39;" in install.text
+    stop = browser_client.post("/spaces/team/apps/team-app/stop", data={"csrf_token": csrf})
+    assert (stop.status_code, stop.headers["location"]) == (303, "/spaces/team/apps/team-app")
+    with cloud.database.session() as session:
+        apps = {app.name: app.desired_state for app in session.scalars(select(App))}
+        audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "app_stop")).all()
+    assert apps == {"team-app": "stopped", "other-app": "running"}
+    assert [(line.actor, line.space, line.result) for line in audit] == [("dev", "team", "ok")]
+
+
+def test_a_form_without_the_session_csrf_token_changes_nothing(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    sign_in(browser_client, ADMIN, ADMIN_PASSWORD)
+    for sent in ({}, {"csrf_token": "forged"}):
+        answer = browser_client.post("/spaces", data={"name": "sneaky", **sent})
+        assert answer.status_code == 403
+        assert "CSRF token missing or wrong" in answer.text
+    with cloud.database.session() as session:
+        assert session.scalar(select(Space).where(Space.name == "sneaky")) is None
+
+
+def test_sign_in_with_a_second_factor(cloud: Cloud, browser_client: TestClient) -> None:
+    with cloud.database.session() as session:
+        user = session.scalar(select(User).where(User.username == ADMIN))
+        assert user is not None
+        secret = begin_totp(user, cloud.app.state.cloudos.apps.vault)[0]
+        confirm_totp(user, cloud.app.state.cloudos.apps.vault, pyotp.TOTP(secret).now())
+    form = {"username": ADMIN, "password": ADMIN_PASSWORD}
+    first = browser_client.post("/signin", data=form)
+    assert first.status_code == 200
+    assert 'name="code"' in first.text
+    assert "Enter the code from your authenticator app" in first.text
+    wrong = browser_client.post("/signin", data={**form, "code": "000000"})
+    assert wrong.status_code == 401
+    assert 'name="code"' in wrong.text
+    right = browser_client.post("/signin", data={**form, "code": pyotp.TOTP(secret).now()})
+    assert (right.status_code, right.headers["location"]) == (303, "/")
+
+
+def test_lockout_refuses_even_the_right_password_with_the_same_words(
+    browser_client: TestClient,
+) -> None:
+    for _ in range(MAX_FAILURES):
+        browser_client.post("/signin", data={"username": ADMIN, "password": "wrong"})
+    locked = browser_client.post("/signin", data={"username": ADMIN, "password": ADMIN_PASSWORD})
+    assert locked.status_code == 401
+    assert "or too many attempts" in locked.text
+    assert browser_client.get("/", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_goes_back_only_to_pages_of_this_site(browser_client: TestClient) -> None:
+    form = {"username": ADMIN, "password": ADMIN_PASSWORD}
+    for target, expected in (
+        ("/catalog?q=db", "/catalog?q=db"),
+        ("//evil.example/", "/"),
+        ("https://evil.example/", "/"),
+    ):
+        answer = browser_client.post("/signin", data={**form, "next": target})
+        assert answer.headers["location"] == expected
+
+
+def test_pages_stay_fast_with_a_thousand_apps(cloud: Cloud, browser_client: TestClient) -> None:
+    with cloud.database.session() as session:
+        space = session.scalar(select(Space).where(Space.name == "default"))
+        session.add_all(
+            App(
+                space=space,
+                name=f"app-{n:04}",
+                stack=f"st-{n}",
+                template_id="t.x",
+                status="running",
+            )
+            for n in range(1000)
+        )
+    sign_in(browser_client, ADMIN, ADMIN_PASSWORD)
+    for path in ("/", "/spaces/default", "/spaces/default/apps/app-0500", "/catalog"):
+        times = []
+        for _ in range(5):
+            answer = browser_client.get(path)
+            assert answer.status_code == 200, path
+            times.append(float(re.findall(r"dur=([0-9.]+)", answer.headers["server-timing"])[0]))
+        assert statistics.median(times) < 100, (path, times)
+    assert browser_client.get("/").text.count("/spaces/default/apps/app-") == 1000
