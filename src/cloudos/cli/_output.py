@@ -22,6 +22,11 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, sort_keys=True, default=str))
 
 
+def print_note(text: str) -> None:
+    """A message for people on stderr, as is (no markup, no wrapping), so stdout stays data."""
+    err_console.print(text, highlight=False, markup=False, soft_wrap=True)
+
+
 def print_listing(
     items: list[dict[str, Any]],
     *,
@@ -50,4 +55,12 @@ def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
     console.print(table)
 
 
-__all__ = ["JsonFlag", "console", "err_console", "print_json", "print_listing", "print_table"]
+__all__ = [
+    "JsonFlag",
+    "console",
+    "err_console",
+    "print_json",
+    "print_listing",
+    "print_note",
+    "print_table",
+]

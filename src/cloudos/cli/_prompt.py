@@ -15,23 +15,29 @@ import typer
 from cloudos.errors import CloudOSError, InvalidInput
 
 
-def read_secret(prompt: str, *, missing: str, confirm: bool = False) -> str:
-    """A secret: typed without echo (twice when ``confirm``), else the next line of stdin.
+def ask(prompt: str, *, missing: str, secret: bool = False, confirm: bool = False) -> str:
+    """An answer typed at the terminal (without echo when ``secret``, twice when ``confirm``),
+    else the next line of stdin.
 
     ``missing`` is the error when the answer is empty (``--basic-auth ann: no password given``).
     """
     if sys.stdin.isatty():
         try:
             answer: str = typer.prompt(
-                prompt, hide_input=True, confirmation_prompt=confirm, err=True
+                prompt, hide_input=secret, confirmation_prompt=confirm, err=True
             )
         except click.exceptions.Abort as err:
             raise CloudOSError("interrupted") from err
     else:
         answer = sys.stdin.readline().rstrip("\r\n")
-    if not answer:
+    if not answer.strip():
         raise InvalidInput(f"{missing} (type it, or pipe it in)")
     return answer
+
+
+def read_secret(prompt: str, *, missing: str, confirm: bool = False) -> str:
+    """A password or other secret: typed without echo, else the next line of stdin."""
+    return ask(prompt, missing=missing, secret=True, confirm=confirm)
 
 
 def confirm_or_stop(question: str, *, refusal: str) -> None:
@@ -44,4 +50,4 @@ def confirm_or_stop(question: str, *, refusal: str) -> None:
         raise CloudOSError(refusal)
 
 
-__all__ = ["confirm_or_stop", "read_secret"]
+__all__ = ["ask", "confirm_or_stop", "read_secret"]

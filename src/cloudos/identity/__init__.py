@@ -34,6 +34,7 @@ from cloudos.identity._roles import (
 )
 from cloudos.identity._signin import (
     SignInRefused,
+    clear_lockout,
     end_session,
     sign_in,
     start_session,
@@ -54,6 +55,7 @@ __all__ = [
     "begin_totp",
     "check_password_strength",
     "check_role",
+    "clear_lockout",
     "confirm_totp",
     "create_token",
     "create_user",
