@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,3 +63,31 @@ def wait_for_http(
             last = err
         time.sleep(0.5)
     pytest.fail(f"{url} did not answer within {timeout} s (last: {last!r})")
+
+
+@contextmanager
+def control_plane(data_dir: Path, *, timeout: float = 60) -> Iterator[str]:
+    """A real ``cloudos serve`` on ``data_dir`` and a free port until the block ends; its URL."""
+    port = free_port()
+    command = [sys.executable, "-m", "cloudos", "serve", "--data-dir", str(data_dir)]
+    with subprocess.Popen(
+        [*command, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    ) as server:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, f"serve did not answer within {timeout} s"
+                time.sleep(0.2)
+        try:
+            yield base
+        finally:
+            server.terminate()
+            server.wait(timeout=20)

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cloudos.cli._client import DEFAULT_URL, ApiClient, resolve_connection
+from cloudos.cli._client import DEFAULT_URL, ApiClient, CredentialsRefused, resolve_connection
 from cloudos.errors import (
     CloudOSError,
     Conflict,
@@ -115,7 +115,8 @@ def test_a_missing_token_says_how_to_make_one() -> None:
     ):
         client.get("/spaces")
     message = str(caught.value)
-    assert type(caught.value) is CloudOSError
+    assert isinstance(caught.value, CredentialsRefused)
+    assert caught.value.detail == "an API token is required"  # what `cloudos login` reads
     assert caught.value.exit_code == 1
     assert "needs an API token" in message
     assert "--token" in message

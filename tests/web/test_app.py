@@ -73,3 +73,14 @@ def test_unknown_path_is_a_problem_document(client: TestClient) -> None:
 
 def test_version_names_the_instance(client: TestClient) -> None:
     assert client.get("/api/v1/version").json() == {"version": __version__, "instance": "web-test"}
+
+
+def test_me_names_the_token_in_use_so_it_can_be_revoked(
+    client: TestClient, admin_token: str
+) -> None:
+    headers = {"Authorization": f"Bearer {admin_token}"}
+    token_id = client.get("/api/v1/me", headers=headers).json()["token_id"]
+    (listed,) = client.get("/api/v1/tokens", headers=headers).json()
+    assert token_id == listed["id"]
+    assert client.delete(f"/api/v1/tokens/{token_id}", headers=headers).status_code == 204
+    assert client.get("/api/v1/me", headers=headers).status_code == 401

@@ -11,7 +11,21 @@ import sys
 
 import typer
 
-from cloudos.cli import _template_import, addon, admin, images, route, space, system, template
+from cloudos.cli import (
+    _template_import,
+    account,
+    addon,
+    admin,
+    audit,
+    images,
+    member,
+    route,
+    space,
+    system,
+    template,
+    token,
+    user,
+)
 from cloudos.cli import app as app_cli
 from cloudos.cli._output import err_console
 from cloudos.errors import CloudOSError
@@ -35,6 +49,11 @@ app.add_typer(route.domain_app, name="domain")
 app.add_typer(route.cert_app, name="cert")
 app.add_typer(route.redirect_app, name="redirect")
 app.add_typer(addon.app, name="addon")
+account.register(app)
+app.add_typer(user.app, name="user")
+app.add_typer(member.app, name="member")
+app.add_typer(token.app, name="token")
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:

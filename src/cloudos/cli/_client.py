@@ -12,13 +12,17 @@ Where the control plane is, strongest first: ``--url``/``--token``, the environm
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import tempfile
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, BinaryIO
+from urllib.parse import quote
 
 import httpx
 import typer
@@ -31,6 +35,7 @@ from cloudos.errors import (
     Forbidden,
     InvalidInput,
     NotFound,
+    Unauthenticated,
 )
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -38,7 +43,7 @@ API_PREFIX = "/api/v1"
 DEFAULT_TIMEOUT = 30.0
 
 TOKEN_HINT = (
-    "pass --token or set CLOUDOS_TOKEN "
+    "run `cloudos login`, pass --token or set CLOUDOS_TOKEN "
     "(`cloudos admin create-token --data-dir DIR` makes one on the cloud's host)"
 )
 
@@ -64,6 +69,14 @@ _ERROR_BY_STATUS: Mapping[int, type[CloudOSError]] = {
     422: InvalidInput,
     503: EnvironmentProblem,
 }
+
+
+class CredentialsRefused(Unauthenticated):
+    """HTTP 401: the control plane refused the credentials; ``detail`` is its own reason."""
+
+    def __init__(self, message: str, *, detail: str) -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -121,11 +134,68 @@ def _read_config(path: Path) -> dict[str, str]:
     return {key: values[key] for key in ("url", "token") if key in values}
 
 
-def open_client(ctx: typer.Context, url: str | None, token: str | None) -> ApiClient:
-    """A client for the control plane the command's options (or env, or config) name."""
+def save_config(values: Mapping[str, str | None], *, path: Path | None = None) -> Path:
+    """Set (or, for ``None``, remove) top-level keys of the config file; keep the rest.
+
+    The file is rewritten line by line rather than re-serialized, so other keys, tables
+    and comments survive; it is replaced atomically and readable only by its owner,
+    since it holds an API token.
+    """
+    path = path or config_file()
+    _read_config(path)  # refuse to rewrite a file that is not valid TOML
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else []
+    except OSError as err:
+        raise InvalidInput(f"{path}: cannot read: {err.strerror}") from err
+    top = next((i for i, line in enumerate(lines) if line.lstrip().startswith("[")), len(lines))
+    head, tables = lines[:top], lines[top:]
+    for key, value in values.items():
+        pattern = re.compile(rf"\s*{re.escape(key)}\s*=")
+        head = [line for line in head if not pattern.match(line)]
+        if value is not None:
+            head.append(f"{key} = {json.dumps(value)}")  # a JSON string is a TOML string
+    if tables and head and head[-1].strip():
+        head.append("")
+    text = "\n".join(head + tables) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # mkstemp makes the file 0600 before a byte of the token is in it.
+        handle, name = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".toml")
+        temporary = Path(name)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            temporary.replace(path)
+        finally:
+            temporary.unlink(missing_ok=True)
+    except OSError as err:
+        raise EnvironmentProblem(f"{path}: cannot write: {err.strerror}") from err
+    return path
+
+
+def api_path(*parts: str) -> str:
+    """The API path of these parts (``"spaces", name, "members"``), each quoted."""
+    return "/" + "/".join(quote(part, safe="") for part in parts)
+
+
+def stored_token(*, path: Path | None = None) -> str | None:
+    """The token the config file holds, if any."""
+    return _read_config(path or config_file()).get("token")
+
+
+def open_client(
+    ctx: typer.Context, url: str | None, token: str | None, *, anonymous: bool = False
+) -> ApiClient:
+    """A client for the control plane the command's options (or env, or config) name.
+
+    ``anonymous`` sends no token at all (signing in, joining as a new user): a stale
+    token in the config would otherwise get the request refused.
+    """
     wiring = wiring_of(ctx)
     connection = resolve_connection(url, token)
-    return ApiClient(connection.url, connection.token, transport=wiring.transport)
+    return ApiClient(
+        connection.url, None if anonymous else connection.token, transport=wiring.transport
+    )
 
 
 def wiring_of(ctx: typer.Context) -> Wiring:
@@ -296,11 +366,13 @@ class ApiClient:
         detail = _detail(response)
         if status == 401:
             if not self.has_token:
-                return CloudOSError(
-                    f"the control plane at {self.url} needs an API token: {TOKEN_HINT}"
+                return CredentialsRefused(
+                    f"the control plane at {self.url} needs an API token: {TOKEN_HINT}",
+                    detail=detail,
                 )
-            return CloudOSError(
-                f"the control plane at {self.url} refused the API token ({detail}): {TOKEN_HINT}"
+            return CredentialsRefused(
+                f"the control plane at {self.url} refused the API token ({detail}): {TOKEN_HINT}",
+                detail=detail,
             )
         if status == 404 and detail == "Not Found":
             # FastAPI's answer for a route it does not have, not for a missing object.
@@ -341,11 +413,15 @@ __all__ = [
     "DEFAULT_URL",
     "ApiClient",
     "Connection",
+    "CredentialsRefused",
     "TokenOption",
     "UrlOption",
     "Wiring",
+    "api_path",
     "config_file",
     "open_client",
     "resolve_connection",
+    "save_config",
+    "stored_token",
     "wiring_of",
 ]

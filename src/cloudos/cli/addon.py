@@ -10,8 +10,8 @@ from typing import Annotated, Any, BinaryIO
 import typer
 
 from cloudos.cli._client import TokenOption, UrlOption, open_client
-from cloudos.cli._output import err_console
-from cloudos.cli.app import NameArgument, SpaceOption, app_path, print_listing
+from cloudos.cli._output import err_console, print_listing
+from cloudos.cli.app import NameArgument, SpaceOption, app_path
 from cloudos.errors import CloudOSError, InvalidInput, NotFound
 
 app = typer.Typer(help="Addon servers: MySQL (MariaDB), PostgreSQL, Redis.", no_args_is_help=True)

@@ -13,19 +13,26 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-import click
 import typer
 from rich.table import Table
 from rich.text import Text
 
 from cloudos.cli._client import ApiClient, TokenOption, UrlOption, open_client, wiring_of
-from cloudos.cli._output import console, err_console, print_json
+from cloudos.cli._output import (
+    JsonFlag,
+    console,
+    err_console,
+    print_json,
+    print_listing,
+    print_table,
+)
+from cloudos.cli._prompt import confirm_or_stop
 from cloudos.errors import CloudOSError, EnvironmentProblem, InvalidInput, NotFound
 
 app = typer.Typer(
@@ -41,7 +48,6 @@ NameArgument = Annotated[str, typer.Argument(help="The app's name.", show_defaul
 SpaceOption = Annotated[
     str, typer.Option("--space", "-s", envvar="CLOUDOS_SPACE", help="The app's space.")
 ]
-JsonFlag = Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -408,12 +414,10 @@ def remove_command(
     """Remove an app; its volumes are kept unless --purge."""
     if not yes:
         what = "with its volumes and secrets" if purge else "keeping its volumes"
-        try:
-            confirmed = typer.confirm(f"Remove app {name} from space {space}, {what}?", err=True)
-        except click.exceptions.Abort:
-            confirmed = False
-        if not confirmed:
-            raise CloudOSError(f"app {name} not removed (pass --yes to skip the question)")
+        confirm_or_stop(
+            f"Remove app {name} from space {space}, {what}?",
+            refusal=f"app {name} not removed (pass --yes to skip the question)",
+        )
     kept = "volumes and secrets purged" if purge else "volumes kept"
     with open_client(ctx, url, token) as client:
         client.delete(app_path(space, name), params={"purge": purge})
@@ -735,40 +739,10 @@ def _size(value: float | None) -> str:
     return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
 
 
-def print_listing(
-    items: list[dict[str, Any]],
-    *,
-    json_output: bool,
-    empty: str,
-    columns: Sequence[str],
-    row: Callable[[dict[str, Any]], Sequence[str]],
-) -> None:
-    """A list for scripts (JSON) or people (a table; a note on stderr when it is empty)."""
-    if json_output:
-        print_json(items)
-    elif not items:
-        err_console.print(empty, highlight=False, markup=False)
-    else:
-        print_table(columns, [row(item) for item in items])
-
-
-def print_table(columns: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
-    """A borderless table on stdout; cells are plain text, never Rich markup."""
-    table = Table(box=None, pad_edge=False)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        # Text, not markup: names, reasons and log-ish messages may hold "[...]".
-        table.add_row(*(Text(cell) for cell in row))
-    console.print(table)
-
-
 __all__ = [
     "app",
     "app_path",
     "parse_values",
-    "print_listing",
-    "print_table",
     "progress_line",
     "since_param",
     "template_fields",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -10,7 +9,8 @@ from urllib.parse import quote
 import typer
 
 from cloudos.cli._client import TokenOption, UrlOption, open_client
-from cloudos.cli.app import print_listing
+from cloudos.cli._output import JsonFlag, print_listing
+from cloudos.cli._prompt import read_secret
 from cloudos.errors import InvalidInput
 from cloudos.router import parse_size
 
@@ -25,7 +25,6 @@ redirect_app = typer.Typer(
 )
 cert_app = typer.Typer(help="Certificates the router holds.", no_args_is_help=True)
 
-JsonFlag = Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")]
 SpaceOption = Annotated[str, typer.Option("--space", envvar="CLOUDOS_SPACE", help="The space.")]
 
 
@@ -131,7 +130,16 @@ def route_add(
             headers[name] = value
         options["response_headers"] = headers
     if basic_auth is not None:
-        options["basic_auth"] = [{"username": basic_auth, "password": _password(basic_auth)}]
+        options["basic_auth"] = [
+            {
+                "username": basic_auth,
+                "password": read_secret(
+                    f"password for {basic_auth}",
+                    missing=f"--basic-auth {basic_auth}: no password given",
+                    confirm=True,
+                ),
+            }
+        ]
     if forward_auth is not None:
         options["forward_auth"] = forward_auth
     body = {
@@ -147,19 +155,6 @@ def route_add(
     with open_client(ctx, url, token) as client:
         route = client.post("/routes", body)
     print(f"route {route['url']} -> {route['app']} ({route['service']}:{route['port']})")
-
-
-def _password(user: str) -> str:
-    """The password of a basic auth user: asked twice on a terminal, else stdin's first line."""
-    if sys.stdin.isatty():
-        password: str = typer.prompt(
-            f"password for {user}", hide_input=True, confirmation_prompt=True
-        )
-    else:
-        password = sys.stdin.readline().rstrip("\r\n")
-    if not password:
-        raise InvalidInput(f"--basic-auth {user}: no password given (type it, or pipe it in)")
-    return password
 
 
 @route_app.command("rm")

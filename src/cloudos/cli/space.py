@@ -8,13 +8,10 @@ from urllib.parse import quote
 import typer
 
 from cloudos.cli._client import TokenOption, UrlOption, open_client
-from cloudos.cli._output import print_json
-from cloudos.cli.app import print_listing, print_table
+from cloudos.cli._output import JsonFlag, print_json, print_listing, print_table
 from cloudos.errors import InvalidInput
 
 app = typer.Typer(help="Spaces: the units apps live in.", no_args_is_help=True)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="JSON on stdout, for scripts.")]
 
 
 @app.command("create")

@@ -35,6 +35,7 @@ from cloudos.identity._roles import (
 from cloudos.identity._signin import (
     SESSION_LIFETIME,
     SignInRefused,
+    clear_lockout,
     end_session,
     sign_in,
     start_session,
@@ -56,6 +57,7 @@ __all__ = [
     "begin_totp",
     "check_password_strength",
     "check_role",
+    "clear_lockout",
     "confirm_totp",
     "create_token",
     "create_user",

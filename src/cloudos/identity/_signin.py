@@ -89,6 +89,22 @@ def sign_in(
     return user
 
 
+def clear_lockout(session: Session, username: str) -> None:
+    """Forget the failed sign-ins of an account and of every client address.
+
+    For the way back in from the host (``cloudos admin reset-password``): the admin
+    who locked themselves out also locked their own address, which is not known here.
+    """
+    rows = session.scalars(
+        select(LoginThrottle).where(
+            (LoginThrottle.key == f"user:{username.lower()}")
+            | LoginThrottle.key.startswith("addr:")
+        )
+    )
+    for row in rows:
+        session.delete(row)
+
+
 def _throttle(session: Session, key: str, now: datetime) -> LoginThrottle:
     row = session.get(LoginThrottle, key)
     if row is None:
@@ -171,6 +187,7 @@ __all__ = [
     "REFUSED",
     "SESSION_LIFETIME",
     "SignInRefused",
+    "clear_lockout",
     "end_session",
     "sign_in",
     "start_session",

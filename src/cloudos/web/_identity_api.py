@@ -87,6 +87,7 @@ class MeOut(BaseModel):
     two_factor: bool
     spaces: list[SpaceRoleOut]
     token_scope: SpaceRoleOut | None = None
+    token_id: int | None = None  # the API token this request came with (for `cloudos logout`)
 
 
 class PasswordChangeIn(BaseModel):
@@ -294,6 +295,7 @@ def me(request: Request, principal: CurrentPrincipal) -> MeOut:
             two_factor=user.totp_secret is not None,
             spaces=_spaces_of(session, principal),
             token_scope=scope,
+            token_id=principal.token_id,
         )
 
 
