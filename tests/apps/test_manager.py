@@ -237,7 +237,7 @@ def test_rollback_without_an_earlier_revision_is_refused(manager: AppManager) ->
 
 
 def test_a_revision_number_beyond_any_integer_column_is_not_found(manager: AppManager) -> None:
-    # Found by the API fuzz test: SQLite raised OverflowError (a 500) for numbers >= 2**63.
+    # Found probing the API with edge values: SQLite overflowed (a 500) on numbers >= 2**63.
     install(manager)
     with pytest.raises(NotFound, match=f"no revision {2**64}"):
         manager.rollback(space="default", name="hello", to=2**64)

@@ -22,7 +22,7 @@ def auth(client: TestClient, admin_token: str) -> dict[str, str]:
 def test_logs_since_out_of_range_is_a_422(
     client: TestClient, auth: dict[str, str], since: str
 ) -> None:
-    # Found by the API fuzz test: OverflowError from timedelta or datetime, a 500.
+    # Found probing the API with edge values: OverflowError from timedelta or datetime, a 500.
     response = client.get(
         "/api/v1/spaces/default/apps/hello/logs", params={"since": since}, headers=auth
     )
