@@ -25,6 +25,7 @@ number of fuzzed examples per operation; raise it by hand for a deeper run.
 from __future__ import annotations
 
 import os
+import shutil
 import traceback
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
@@ -112,14 +113,20 @@ class _EmptySwarm:
         pass
 
 
-def _seeded_control_plane(data_dir: Path) -> tuple[FastAPI, Database, str]:
-    """A control plane on a new database holding the seeded objects, and an admin token."""
-    data_dir.mkdir()
+def _control_plane(data_dir: Path) -> tuple[FastAPI, Database]:
+    """The control plane of the data directory ``data_dir``, on a fake empty swarm."""
     database = open_database(f"sqlite:///{data_dir / 'cloudos.db'}")
     settings = Settings(data_dir=data_dir, instance="fuzz", endpoint_mode="vip")
     app = create_app(
         settings=settings, database=database, connect_engine=_EmptySwarm, reconcile=False
     )  # type: ignore[arg-type]
+    return app, database
+
+
+def _seed(data_dir: Path) -> str:
+    """Fill a new data directory with the seeded objects; an admin token of it."""
+    data_dir.mkdir()
+    app, database = _control_plane(data_dir)
     with database.session() as session:
         user = create_user(session, username="root", password="pw", is_admin=True)
         token = create_token(session, user=user, name="fuzz")
@@ -137,12 +144,16 @@ def _seeded_control_plane(data_dir: Path) -> tuple[FastAPI, Database, str]:
         for path, body in seeds:
             response = client.post(path, json=body)
             assert response.status_code == 201, (path, response.text)
-    return app, database, token
+    database.close()
+    return token
 
 
 @dataclass
 class _FreshPerOperation:
     """An ASGI app that is a new seeded control plane for every operation.
+
+    The objects are seeded once; each operation gets a copy of that data directory
+    (database and vault key), which is much cheaper than seeding again.
 
     The server's own error middleware has answered 500 before an exception reaches
     here; uvicorn would log it and go on, this keeps it for the failure's report.
@@ -158,12 +169,15 @@ class _FreshPerOperation:
 
     def use(self, label: str) -> dict[str, str]:
         """Switch to a fresh control plane when ``label`` is a new operation; its auth header."""
+        seeded = self.root / "seeded"
+        if not self.token:
+            self.token = _seed(seeded)
         if label != self.label or self.app is None:
             self.close()
             self.built += 1
-            self.app, self.database, self.token = _seeded_control_plane(
-                self.root / f"operation-{self.built}"
-            )
+            copy = self.root / f"operation-{self.built}"
+            shutil.copytree(seeded, copy)
+            self.app, self.database = _control_plane(copy)
             self.label = label
         return {"Authorization": f"Bearer {self.token}"}
 
