@@ -236,6 +236,18 @@ def test_rollback_without_an_earlier_revision_is_refused(manager: AppManager) ->
         manager.rollback(space="default", name="hello", to=9)
 
 
+def test_a_revision_number_beyond_any_integer_column_is_not_found(manager: AppManager) -> None:
+    # Found probing the API with edge values: SQLite overflowed (a 500) on numbers >= 2**63.
+    install(manager)
+    with pytest.raises(NotFound, match=f"no revision {2**64}"):
+        manager.rollback(space="default", name="hello", to=2**64)
+    with manager.database.session() as session:
+        app = manager.get(session, "default", "hello")
+        for number in (2**63, 0, -(2**70)):
+            with pytest.raises(NotFound, match=f"no revision {number}"):
+                manager.revision(session, app, number)
+
+
 def test_stop_and_start_set_desired_state_and_status(manager: AppManager) -> None:
     install(manager)
     manager.set_state(space="default", name="hello", state="stopped")

@@ -6,12 +6,14 @@ from typing import Any
 
 import bcrypt
 import pytest
+from sqlalchemy import func, select
 
 from cloudos.apps import AppManager
-from cloudos.apps._routes import add_route, route_table
+from cloudos.apps._routes import add_domain, add_route, route_table
 from cloudos.errors import InvalidInput, NotFound
 from cloudos.router import ForwardAuth
-from cloudos.store.models import RouteRow
+from cloudos.store.models import DomainClaim, RouteRow
+from cloudos.vault import Vault
 from tests.apps.conftest import hello
 
 
@@ -80,6 +82,8 @@ def test_forward_auth_names_an_app_of_the_space_and_is_dialed_by_its_service(
         ({"forward_auth": "http://auth:99999/verify"}, "write http://APP"),
         ({"forward_auth": "http://auth:9000/verify"}, "does not serve port 9000"),
         ({"cache": True}, "unknown route option 'cache'"),
+        # Found probing the API with edge values: iterating the int was a TypeError, a 500.
+        ({"basic_auth": 1}, "basic_auth must be a list of accounts"),
     ],
 )
 def test_bad_options_say_what_is_wrong_and_store_nothing(
@@ -95,3 +99,14 @@ def test_bad_options_say_what_is_wrong_and_store_nothing(
 def test_forward_auth_to_an_app_that_does_not_exist_is_not_found(apps: AppManager) -> None:
     with pytest.raises(NotFound, match="app 'sso' does not exist in space 'default'"):
         add(apps, forward_auth="http://sso:8080/verify")
+
+
+def test_an_unknown_tls_mode_is_refused_by_name(apps: AppManager, vault: Vault) -> None:
+    # Found by the API fuzz test: ValueError from TlsMode(...), a 500.
+    refused = "tls 'ACME': use one of acme, internal, uploaded"
+    with pytest.raises(InvalidInput, match=refused), apps.database.session() as session:
+        add_domain(session, vault, space="default", name="shop.example.com", tls="ACME")
+    with apps.database.session() as session:
+        assert session.scalar(select(func.count()).select_from(DomainClaim)) == 0
+        row = add_domain(session, vault, space="default", name="shop.example.com", tls="internal")
+        assert row.tls == "internal"

@@ -150,6 +150,16 @@ def test_two_factor_sign_in_needs_a_code_and_recovery_codes_work_once(
     assert login(app_client).status_code == 200
 
 
+@pytest.mark.parametrize("token_id", [2**31, 2**63, -(2**70), 0])
+def test_revoking_a_token_id_no_row_can_have_is_a_404(
+    app_client: TestClient, admin: dict[str, str], token_id: int
+) -> None:
+    # Found by the API fuzz test: SQLite overflowed (a 500) on ids >= 2**63.
+    response = app_client.delete(f"/api/v1/tokens/{token_id}", headers=admin)
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"token {token_id} not found"
+
+
 def test_tokens_expire_are_revoked_at_once_and_are_shown_only_once(
     app_client: TestClient, admin: dict[str, str], database: Database
 ) -> None:

@@ -462,8 +462,16 @@ class AppManager:
         return app
 
     def _revision(self, session: Session, app: App, number: int) -> AppRevision:
-        revision = session.scalar(
-            select(AppRevision).where(AppRevision.app_id == app.id, AppRevision.number == number)
+        # Revisions are numbered 1..current; checking first also keeps a number too large
+        # for the database's integer out of the query (SQLite raises OverflowError on it).
+        revision = (
+            session.scalar(
+                select(AppRevision).where(
+                    AppRevision.app_id == app.id, AppRevision.number == number
+                )
+            )
+            if 1 <= number <= app.revision
+            else None
         )
         if revision is None:
             raise NotFound(f"app {app.name!r} has no revision {number}")

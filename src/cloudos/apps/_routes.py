@@ -166,6 +166,8 @@ def route_options(session: Session, space: Space, options: Mapping[str, Any]) ->
             raise InvalidInput("response_headers must map header names to text values")
         result["response_headers"] = dict(headers)
     if options.get("basic_auth"):
+        if not isinstance(options["basic_auth"], list):
+            raise InvalidInput("basic_auth must be a list of accounts (username and password)")
         result["basic_auth"] = [_basic_auth_user(entry) for entry in options["basic_auth"]]
     if options.get("forward_auth"):
         result["forward_auth"] = _forward_auth(session, space, options["forward_auth"])
@@ -271,7 +273,7 @@ def add_domain(
 ) -> DomainClaim:
     """Claim a domain for a space (with an uploaded certificate, or ACME/internal)."""
     found = get_space(session, space)
-    mode = TlsMode(tls) if tls else (TlsMode.UPLOADED if certificate_pem else None)
+    mode = _tls_mode(tls) if tls else (TlsMode.UPLOADED if certificate_pem else None)
     certificate = None
     if mode == TlsMode.UPLOADED:
         if not certificate_pem or not key_pem:
@@ -293,6 +295,14 @@ def add_domain(
     session.add(row)
     session.flush()
     return row
+
+
+def _tls_mode(tls: str) -> TlsMode:
+    try:
+        return TlsMode(tls)
+    except ValueError:
+        modes = ", ".join(mode.value for mode in TlsMode)
+        raise InvalidInput(f"tls {tls!r}: use one of {modes}") from None
 
 
 def remove_domain(

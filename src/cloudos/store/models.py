@@ -58,6 +58,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+# The largest id an Integer primary key holds on every supported database (PostgreSQL's
+# int4); a larger number names no row, and the drivers raise on it instead of finding none.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 

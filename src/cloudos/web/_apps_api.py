@@ -631,9 +631,14 @@ def _parse_since(since: str | None) -> datetime | None:
     if since is None:
         return None
     try:
-        return datetime.now(UTC) - timedelta(seconds=float(since))
+        seconds = float(since)
     except ValueError:
         pass
+    else:
+        try:
+            return datetime.now(UTC) - timedelta(seconds=seconds)
+        except (OverflowError, ValueError) as err:  # inf, nan, or before year 1
+            raise InvalidInput(f"since={since!r}: not a number of seconds ago") from err
     try:
         parsed = datetime.fromisoformat(since)
     except ValueError as err:

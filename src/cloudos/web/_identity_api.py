@@ -38,7 +38,15 @@ from cloudos.identity import (
     verify_password,
     visible_space_ids,
 )
-from cloudos.store.models import ApiToken, AuditEvent, Membership, Space, User, utcnow
+from cloudos.store.models import (
+    MAX_ROW_ID,
+    ApiToken,
+    AuditEvent,
+    Membership,
+    Space,
+    User,
+    utcnow,
+)
 from cloudos.web._auth import (
     SESSION_COOKIE,
     CurrentPrincipal,
@@ -390,7 +398,7 @@ def token_create(body: TokenIn, request: Request, principal: CurrentPrincipal) -
 def token_revoke(token_id: int, request: Request, principal: CurrentPrincipal) -> Response:
     """Revoke one of the caller's tokens; it stops working at once."""
     with app_state(request).database.session() as session:
-        row = session.get(ApiToken, token_id)
+        row = session.get(ApiToken, token_id) if 1 <= token_id <= MAX_ROW_ID else None
         if row is None or row.user_id != principal.user_id:
             raise NotFound(f"token {token_id} not found")
         row.revoked_at = row.revoked_at or utcnow()
