@@ -135,7 +135,23 @@ def create_app(
         openapi_url="/api/v1/openapi.json",
         docs_url="/api/v1/docs",
         redoc_url=None,
-        responses={401: {"model": Problem}, 422: {"model": Problem}},
+        # Every error is a problem document (RFC 9457); these are the ones any
+        # operation may answer.
+        responses={
+            status: {
+                "model": Problem,
+                "content": {"application/problem+json": {}},
+                "description": description,
+            }
+            for status, description in (
+                (401, "Not signed in, or the token is unknown, expired or revoked"),
+                (403, "The caller's role is too weak, or a space's policy or quota refuses"),
+                (404, "No such object, or not visible to the caller"),
+                (409, "Conflicts with the current state"),
+                (422, "Invalid input; the detail names the field"),
+                (503, "The engine or the database does not answer"),
+            )
+        },
     )
     app.state.cloudos = AppState(
         settings=settings,
