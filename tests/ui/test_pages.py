@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cloudos.identity import begin_totp, confirm_totp, create_user, set_member
 from cloudos.identity._signin import MAX_FAILURES
 from cloudos.spaces import create_space
-from cloudos.store.models import App, AuditEvent, Space, User
+from cloudos.store.models import App, AppEvent, AuditEvent, Space, User
 from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, sign_in
 
 PASSWORD = "another long passphrase"
@@ -162,3 +162,17 @@ def test_pages_stay_fast_with_a_thousand_apps(cloud: Cloud, browser_client: Test
             times.append(float(re.findall(r"dur=([0-9.]+)", answer.headers["server-timing"])[0]))
         assert statistics.median(times) < 100, (path, times)
     assert browser_client.get("/").text.count("/spaces/default/apps/app-") == 1000
+
+
+def test_the_dashboard_shows_recent_events_of_the_visitors_spaces_only(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    with cloud.database.session() as session:
+        for app in session.scalars(select(App)):
+            session.add(AppEvent(app=app, kind="status", message=f"{app.name} went wrong"))
+    sign_in(browser_client, "vera", PASSWORD)
+    dashboard = browser_client.get("/").text
+    assert "Recent events" in dashboard
+    assert "team-app went wrong" in dashboard
+    assert "other-app went wrong" not in dashboard

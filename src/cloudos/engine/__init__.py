@@ -5,9 +5,11 @@ from cloudos.engine._detect import (
     EndpointMode,
     EngineInfo,
     IpvsSupport,
+    NodeInfo,
     detect_engine,
     detect_ipvs,
     ensure_swarm_manager,
+    list_nodes,
 )
 from cloudos.engine._exec import ExecResult, exec_in_service, exec_stream, service_health
 from cloudos.engine._observe import ObservedService, ObservedStack, observe_stacks
@@ -43,6 +45,7 @@ __all__ = [
     "EngineInfo",
     "ExecResult",
     "IpvsSupport",
+    "NodeInfo",
     "ObservedService",
     "ObservedStack",
     "ServiceState",
@@ -61,6 +64,7 @@ __all__ = [
     "force_update",
     "inspect_stack",
     "label_stack",
+    "list_nodes",
     "list_stacks",
     "network_names",
     "observe_stacks",

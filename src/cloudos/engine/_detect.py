@@ -55,6 +55,50 @@ class EngineInfo:
         return data
 
 
+@dataclass(frozen=True)
+class NodeInfo:
+    """One machine of the swarm: what it is, how it is, what it has."""
+
+    hostname: str
+    role: str
+    state: str
+    availability: str
+    address: str | None
+    cpus: float
+    memory_bytes: int
+    engine_version: str | None
+
+
+def list_nodes(client: docker.DockerClient) -> list[NodeInfo]:
+    """The swarm's nodes, by host name (empty when this engine is in no swarm)."""
+    try:
+        raw: list[dict[str, Any]] = client.api.nodes()
+    except APIError as err:
+        if err.status_code == 503:  # not a swarm manager
+            return []
+        raise EnvironmentProblem(f"could not list the swarm's nodes: {err.explanation}") from err
+    except DockerException as err:
+        raise EnvironmentProblem(f"could not list the swarm's nodes: {err}") from err
+    return sorted((_node(item) for item in raw), key=lambda node: node.hostname)
+
+
+def _node(item: dict[str, Any]) -> NodeInfo:
+    description = item.get("Description") or {}
+    resources = description.get("Resources") or {}
+    status = item.get("Status") or {}
+    spec = item.get("Spec") or {}
+    return NodeInfo(
+        hostname=str(description.get("Hostname") or item.get("ID", "?")),
+        role=str(spec.get("Role") or "?"),
+        state=str(status.get("State") or "unknown"),
+        availability=str(spec.get("Availability") or "unknown"),
+        address=status.get("Addr") or None,
+        cpus=int(resources.get("NanoCPUs") or 0) / 1e9,
+        memory_bytes=int(resources.get("MemoryBytes") or 0),
+        engine_version=(description.get("Engine") or {}).get("EngineVersion"),
+    )
+
+
 def detect_ipvs(
     *, sys_root: Path = Path("/sys"), modules_root: Path = Path("/lib/modules")
 ) -> IpvsSupport:

@@ -1,4 +1,4 @@
-"""The platform's health for the dashboard: engine, router, addon servers.
+"""The platform's health for the dashboard: engine, router, addon servers, nodes.
 
 Read from the engine in one go (its version and swarm, then every service and task
 of this cloud: two list calls), whatever the number of apps; the dashboard loads it
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from cloudos.engine import ObservedStack, detect_engine, observe_stacks
+from cloudos.engine import NodeInfo, ObservedStack, detect_engine, list_nodes, observe_stacks
 from cloudos.errors import CloudOSError
 from cloudos.store.models import AddonServerRow
 from cloudos.web._state import AppState
@@ -26,18 +26,27 @@ class Check:
     detail: str
 
 
-def platform_health(state: AppState) -> list[Check]:
-    """Engine, router and addon servers, each with a word on its state."""
+@dataclass(frozen=True)
+class Health:
+    """The platform's parts and the swarm's machines."""
+
+    checks: list[Check]
+    nodes: list[NodeInfo]
+
+
+def platform_health(state: AppState) -> Health:
+    """Engine, router and addon servers, each with a word on its state, and the nodes."""
     instance = state.settings.instance_name
     try:
         client = state.connect_engine()
     except CloudOSError as err:
-        return [Check("Docker engine", False, str(err))]
+        return Health([Check("Docker engine", False, str(err))], [])
     try:
         info = detect_engine(client)
         observed = observe_stacks(client, instance=instance)
+        nodes = list_nodes(client)
     except CloudOSError as err:
-        return [Check("Docker engine", False, str(err))]
+        return Health([Check("Docker engine", False, str(err))], [])
     finally:
         client.close()
     checks = [
@@ -56,7 +65,7 @@ def platform_health(state: AppState) -> list[Check]:
             _stack_check(f"{row.kind} server {row.stack}", observed.get(row.stack))
             for row in servers
         )
-    return checks
+    return Health(checks, nodes)
 
 
 def _stack_check(name: str, stack: ObservedStack | None) -> Check:
@@ -73,4 +82,4 @@ def _stack_check(name: str, stack: ObservedStack | None) -> Check:
     return Check(name, ok, detail)
 
 
-__all__ = ["Check", "platform_health"]
+__all__ = ["Check", "Health", "platform_health"]

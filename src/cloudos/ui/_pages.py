@@ -171,11 +171,29 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
         .where(App.desired_state != "removed", Space.removing.is_(False))
         .order_by(Space.name, App.name)
     )
+    event_query = (
+        select(AppEvent.at, AppEvent.kind, AppEvent.message, App.name, Space.name.label("space"))
+        .join(App, App.id == AppEvent.app_id)
+        .join(Space, Space.id == App.space_id)
+        .order_by(AppEvent.id.desc())
+        .limit(RECENT_EVENTS)
+    )
     if visible is not None:
         space_query = space_query.where(Space.id.in_(sorted(visible)))
         app_query = app_query.where(App.space_id.in_(sorted(visible)))
+        event_query = event_query.where(App.space_id.in_(sorted(visible)))
     spaces = list(session.scalars(space_query))
     apps = list(session.execute(app_query))
+    events = [
+        {
+            "at": row.at.strftime(TIME_FORMAT),
+            "kind": row.kind,
+            "message": row.message,
+            "app": row.name,
+            "space": row.space,
+        }
+        for row in session.execute(event_query)
+    ]
     roles = _roles(session, principal)
     counts: dict[str, int] = {}
     for row in apps:
@@ -191,6 +209,7 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
             for space in spaces
         ],
         "apps": [_app_row(row, row.space) for row in apps],
+        "events": events,
         "problems": sum(1 for row in apps if row.status in _TROUBLE),
         "is_admin": principal.is_admin,
         "space_errors": {},
@@ -200,6 +219,7 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
 
 
 _TROUBLE = frozenset({"failed", "rolled back", "degraded", "error"})
+RECENT_EVENTS = 15
 
 
 def _app_row(app: Any, space: str) -> dict[str, Any]:
@@ -232,7 +252,7 @@ def _roles(session: Session, principal: Principal) -> dict[int, str]:
 
 @router.get("/ui/health")
 def health(request: Request, visitor: CurrentVisitor) -> Response:
-    """The platform's health (engine, router, addon servers): cluster admins only."""
+    """The platform's health (engine, router, addon servers, nodes): cluster admins only."""
     if not visitor.principal.is_admin:
         raise Forbidden("only a cluster admin sees the platform's health")
     state = app_state(request)
