@@ -106,15 +106,16 @@ def app_stats_fragment(
         kept[row.service] = samples
         cpus = [cpu for cpu, _memory in samples]
         memories = [memory for _cpu, memory in samples]
-        memory_top = row.memory_limit_bytes or max(memories)
+        # Scaled to what was seen, not to the limit (often the whole host): the
+        # plot shows change; the numbers beside it say how much.
         rows.append(
             {
                 "service": row.service,
                 "cpu": row.cpu_percent,
                 "memory_mib": row.memory_bytes / 2**20,
                 "limit_mib": row.memory_limit_bytes / 2**20,
-                "cpu_points": shapes.polyline(cpus, top=max(100.0, *cpus)),
-                "memory_points": shapes.polyline(memories, top=memory_top),
+                "cpu_points": shapes.polyline(cpus, top=max(5.0, *cpus) * 1.25),
+                "memory_points": shapes.polyline(memories, top=max(memories) * 1.25),
                 "samples": len(samples),
             }
         )
