@@ -45,7 +45,14 @@ def tab(routed_plane: ControlPlane) -> Iterator[Any]:
             lambda route: route.abort(),
         )
         page = context.new_page()
-        yield page
+        # Pages here wait on a real swarm on a 2-core machine: no assertion gives up
+        # in Playwright's default 5 s.
+        expect.set_options(timeout=30_000)
+        try:
+            yield page
+        finally:
+            expect.set_options(timeout=5_000)
+            screenshot(page, "e2e-last")  # where the flow ended, to see why if it failed
         context.close()
         browser.close()
 
@@ -122,6 +129,14 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     expect(logs).to_contain_text(f"visit={marker}", timeout=60_000)
     expect(logs).to_contain_text("web | ")
     expect(page.locator("#logs-state")).to_contain_text("Following")
+    # Following: a visit made now appears in the open page without a reload.
+    later = f"ui-flow-later-{uuid.uuid4().hex[:8]}"
+    other = page.context.new_page()
+    answer = other.goto(f"{url}?visit={later}")
+    assert answer is not None
+    assert answer.status == 200
+    other.close()
+    expect(logs).to_contain_text(f"visit={later}", timeout=60_000)
     screenshot(page, "e2e-app-logs")
 
     # Change a parameter: a new revision, rolled out.
