@@ -65,6 +65,7 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 STATIC = {
     "htmx.min.js": "text/javascript",
     "cloudos.css": "text/css",
+    "logs.js": "text/javascript",
 }
 EVENTS_SHOWN = 50
 TIME_FORMAT = "%Y-%m-%d %H:%M"
@@ -220,6 +221,8 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
 
 _TROUBLE = frozenset({"failed", "rolled back", "degraded", "error"})
 RECENT_EVENTS = 15
+# An app in one of these states stays so until someone acts: its page stops polling.
+SETTLED = _TROUBLE | {"running", "stopped"}
 
 
 def _app_row(app: Any, space: str) -> dict[str, Any]:
@@ -497,6 +500,7 @@ def app_page(space: str, name: str, request: Request, visitor: CurrentVisitor) -
                 "desired": app.desired_state,
                 "removing": app.desired_state == "removed",
             },
+            "settled": app.status in SETTLED,
             "can_change": at_least(role, "developer"),
             "urls": _urls(request, session, [app.id]).get(app.id, []),
             "addons": _addons(session, [app.id]).get(app.id, []),

@@ -90,6 +90,15 @@ def _shown(default: object) -> str:
     return str(default)
 
 
+def current_form(template: Template, values: Mapping[str, object]) -> dict[str, str]:
+    """An app's parameter ``values`` as the form sends them; secrets stay out (blank)."""
+    return {
+        PARAM_PREFIX + name: _shown(values[name])
+        for name, param in template.parameters.items()
+        if name in values and param.type not in GENERATED
+    }
+
+
 def given_values(template: Template, sent: Mapping[str, str]) -> dict[str, str]:
     """The parameter values the form sends: empty fields are left out (default applies)."""
     values = {}
@@ -123,6 +132,7 @@ __all__ = [
     "PARAM_PREFIX",
     "SPACE_FIELD",
     "Field",
+    "current_form",
     "fields",
     "given_values",
     "problems",

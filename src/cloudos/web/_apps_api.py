@@ -680,7 +680,14 @@ def _merged_logs(
     remaining = len(services)
     try:
         while remaining:
-            line = lines.get()
+            try:
+                line = lines.get(timeout=1.0)
+            except queue.Empty:
+                # Hand the worker thread back now and then: a client that went away is
+                # noticed between two chunks, and this generator (with the engine
+                # connection) is closed instead of waiting for a line that may not come.
+                yield b""
+                continue
             if line is None:
                 remaining -= 1
                 continue
