@@ -1,5 +1,5 @@
 """The web interface on the real swarm and router, in Debian's Chromium: sign in, install
-a PHP app through the wizard, watch it become running, open it through the router, read
+a PHP + MySQL app (the catalog's guestbook) through the wizard, watch it become running, open it through the router, read
 its logs, change a parameter, compare revisions, roll back, remove it."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tests.helpers import wait_until
 from tests.ui.conftest import CHROMIUM, screenshot
 
 USER, PASSWORD = "web-admin", "a long passphrase for the browser"
-TEMPLATE = "org.cloudos.php-website"
+TEMPLATE = "org.cloudos.php-guestbook"
 SLOW = 300_000  # ms: deploying on a 2-core machine, image start, health checks
 
 
@@ -80,7 +80,7 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
 
     # Install through the wizard.
     page.goto(f"{plane.url}/catalog/{TEMPLATE}?space=default")
-    expect(page.get_by_role("heading", name=re.compile("Install PHP website"))).to_be_visible()
+    expect(page.get_by_role("heading", name=re.compile("Install PHP guestbook"))).to_be_visible()
     page.get_by_label("App name").fill("site")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator(".preview pre")).to_contain_text("PHP_MEMORY_LIMIT: 128M")
@@ -118,8 +118,13 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
         return answer is not None and answer.status == 200
 
     wait_until(served, timeout=120, what="the app answers through the router")
-    expect(site.get_by_role("heading", name="Cloud OS PHP runtime")).to_be_visible()
-    expect(site.locator("body")).to_contain_text("works")
+    # A PHP page on its own MySQL database: a row written through the router reads back.
+    expect(site.get_by_role("heading", name="Guestbook")).to_be_visible()
+    expect(site.locator("#count")).to_have_text("0 entries")
+    site.get_by_label("Message").fill(marker)
+    site.get_by_role("button", name="Sign").click()
+    expect(site.locator("#count")).to_have_text("1 entries")
+    expect(site.locator("li")).to_contain_text([marker])
     screenshot(site, "e2e-app-through-router")
     site.close()
 
@@ -174,6 +179,15 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     assert detail["values"]["memory_limit"] == "128M"
     assert detail["note"] == "rollback to revision 1"
     screenshot(page, "e2e-app-rolled-back")
+    # The database kept its row through the update and the rollback.
+    again = page.context.new_page()
+    wait_until(
+        lambda: (reply := again.goto(url)) is not None and reply.status == 200,
+        timeout=120,
+        what="the rolled-back app answers",
+    )
+    expect(again.locator("li")).to_contain_text([marker])
+    again.close()
 
     # Remove it, after the confirmation that names what goes.
     page.get_by_role("link", name="Remove…").click()
