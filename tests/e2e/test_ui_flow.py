@@ -1,6 +1,7 @@
-"""The web interface on the real swarm and router, in Debian's Chromium: sign in, install
-a PHP + MySQL app (the catalog's guestbook) through the wizard, watch it become running, open it through the router, read
-its logs, change a parameter, compare revisions, roll back, remove it."""
+"""The web interface on the real swarm and router, in Debian's Chromium: sign in,
+install a PHP + MySQL app (the catalog's guestbook) through the wizard, watch it become
+running, open it through the router and sign the guestbook, read its logs, change a
+parameter, compare revisions, roll back, remove it."""
 
 from __future__ import annotations
 
