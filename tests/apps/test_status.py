@@ -154,3 +154,11 @@ def test_a_missing_deploy_time_does_not_leave_an_app_starting_for_ever() -> None
     # deployed_at is unknown (e.g. not recorded before a crash): errors count at once.
     seen = stack(service(running=0, error="task: non-zero exit (1)", error_state="failed"))
     assert status(app(), seen, None).status == "failed"
+
+
+def test_a_busy_host_port_during_a_rolling_update_is_not_a_failure_until_it_lasts() -> None:
+    # The old task still holds the port while the swarm places the new one.
+    error = "no suitable node (host-mode port already in use on 1 node)"
+    seen = stack(service(running=0, error=error, error_state="pending", update_state="updating"))
+    assert status(app(), seen) == Status("updating")
+    assert status(app(), seen, LONG_AGO) == Status("failed", f"t-default-app_web: {error}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import ObservedStack
@@ -133,7 +133,7 @@ def derive_status(
         assert service.error is not None
         reason = f"{service.name}: {service.error}"
         late = deployed_at is None or now - deployed_at > START_TIMEOUT
-        if late or any(marker in service.error for marker in PERMANENT_ERRORS):
+        if late or _permanent(service):
             return Status("failed", reason)
     if app.state == "stopped":
         if all(s.running == 0 for s in stack.services):
@@ -146,6 +146,18 @@ def derive_status(
     if deployed_at is not None and now - deployed_at > START_TIMEOUT:
         return Status("failed", _first_error(stack) or "tasks did not start within 60 s")
     return Status("starting", _first_error(stack))
+
+
+# During a rolling update the old task may still hold a host-mode port for a moment
+# after the swarm tries to place the new one: not a failure unless it lasts.
+PORT_BUSY_ERRORS = ("port is already allocated", "address already in use", "host-mode port")
+
+
+def _permanent(service: Any) -> bool:
+    error: str = service.error or ""
+    if service.update_state == "updating" and any(m in error for m in PORT_BUSY_ERRORS):
+        return False
+    return any(marker in error for marker in PERMANENT_ERRORS)
 
 
 def _counts_short(service: object) -> bool:
