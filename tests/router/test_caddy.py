@@ -19,6 +19,7 @@ from cloudos.router import (
     Redirect,
     Route,
     RouteTable,
+    SocketUpstream,
     TlsMode,
     UploadedCertificate,
     Upstream,
@@ -179,6 +180,25 @@ def test_upstreams_are_resolved_per_endpoint_mode(web: Upstream) -> None:
         "refresh": "1s",
     }
     assert vip[0][-1]["upstreams"] == [{"dial": "shop_web:8080"}]
+
+
+def test_the_control_plane_is_dialed_on_its_socket_in_either_mode(web: Upstream) -> None:
+    portal = Route(domain="team.example.com", space="team", upstream=SocketUpstream())
+    guarded = Route(
+        domain="wiki.team.example.com",
+        space="team",
+        upstream=web,
+        forward_auth=ForwardAuth(SocketUpstream().dial, uri="/api/v1/auth/verify?space=team"),
+    )
+    table = RouteTable(routes=[portal, guarded])
+    for mode in ("dnsrr", "vip"):
+        config = render_caddy_config(table, endpoint_mode=mode)
+        [[*_, proxy]] = handlers(config, "https", "team.example.com")
+        assert proxy["upstreams"] == [{"dial": "unix//run/cloudos-router/control.sock"}]
+        assert "dynamic_upstreams" not in proxy
+        [[*_, auth, _]] = handlers(config, "https", "wiki.team.example.com")
+        assert auth["upstreams"] == [{"dial": "unix//run/cloudos-router/control.sock"}]
+        assert auth["rewrite"] == {"method": "GET", "uri": "/api/v1/auth/verify?space=team"}
 
 
 def test_http_redirects_to_https_with_the_port_unless_the_route_says_not(web: Upstream) -> None:

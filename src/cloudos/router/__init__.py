@@ -23,6 +23,8 @@ from cloudos.router._certificates import (
     served_certificate,
 )
 from cloudos.router._model import (
+    CONTROL_SOCKET,
+    CONTROL_VERIFY_URI,
     LETS_ENCRYPT_DIRECTORY,
     BasicAuthUser,
     Domain,
@@ -30,6 +32,7 @@ from cloudos.router._model import (
     Redirect,
     RedirectStatus,
     Route,
+    SocketUpstream,
     TlsMode,
     UploadedCertificate,
     Upstream,
@@ -45,6 +48,8 @@ from cloudos.router._table import RouteTable
 
 __all__ = [
     "ADMIN_DIR",
+    "CONTROL_SOCKET",
+    "CONTROL_VERIFY_URI",
     "DEFAULT_ADMIN_SOCKET",
     "DEFAULT_STORAGE_ROOT",
     "LETS_ENCRYPT_DIRECTORY",
@@ -61,6 +66,7 @@ __all__ = [
     "RouteTable",
     "RouterAdmin",
     "RouterStackSpec",
+    "SocketUpstream",
     "TlsMode",
     "UploadedCertificate",
     "Upstream",

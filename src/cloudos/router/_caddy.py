@@ -38,6 +38,7 @@ from cloudos.router._model import (
     LETS_ENCRYPT_DIRECTORY,
     Redirect,
     Route,
+    SocketUpstream,
     TlsMode,
 )
 from cloudos.router._table import RouteTable
@@ -45,7 +46,7 @@ from cloudos.router._table import RouteTable
 EndpointMode = Literal["dnsrr", "vip"]
 JSON = dict[str, Any]
 
-DEFAULT_ADMIN_SOCKET = "/run/cloudos-router/admin.sock"
+DEFAULT_ADMIN_SOCKET = "/run/cloudos-router/admin.sock"  # next to CONTROL_SOCKET
 DEFAULT_STORAGE_ROOT = "/data/caddy"
 # Caddy 2.6 reloads by binding a new listener next to the old one (SO_REUSEPORT) and
 # closing the old one; without this, connections queued on the old one are reset.
@@ -271,7 +272,9 @@ def _reverse_proxy(route: Route, mode: EndpointMode) -> JSON:
         "handler": "reverse_proxy",
         "load_balancing": {"try_duration": RETRY_DURATION, "try_interval": RETRY_INTERVAL},
     }
-    if mode == "dnsrr":
+    if isinstance(upstream, SocketUpstream):
+        proxy["upstreams"] = [{"dial": upstream.dial}]
+    elif mode == "dnsrr":
         proxy["dynamic_upstreams"] = {
             "source": "a",
             "name": upstream.service,

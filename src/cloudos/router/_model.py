@@ -47,7 +47,7 @@ _PATH = re.compile(r"^(/[A-Za-z0-9._~!$&'()+,;=:@%-]+)*/?$")
 _SERVICE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 _BCRYPT = re.compile(r"^\$2[aby]\$\d{2}\$[./A-Za-z0-9]{53}$")
-_DIAL = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*:\d{1,5}$")
+_DIAL = re.compile(r"^([a-zA-Z0-9][a-zA-Z0-9_.-]*:\d{1,5}|unix//[A-Za-z0-9_./-]+)$")
 
 _SIZE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3}
@@ -158,6 +158,29 @@ class Upstream:
             raise InvalidInput(f"upstream network {self.network!r} is not a network name")
 
 
+# The router reaches the control plane through a unix socket in the folder it shares
+# with it (next to Caddy's admin socket): the same on the host (`cloudos serve`) and in
+# the swarm (`cloudos up`), on no network, and only the router can connect to it.
+CONTROL_SOCKET = "/run/cloudos-router/control.sock"
+CONTROL_VERIFY_URI = "/api/v1/auth/verify"
+
+
+@dataclass(frozen=True)
+class SocketUpstream:
+    """A unix socket in the router's container the router proxies to (the control plane)."""
+
+    path: str = CONTROL_SOCKET
+
+    def __post_init__(self) -> None:
+        if not self.path.startswith("/") or any(c.isspace() for c in self.path):
+            raise InvalidInput(f"upstream socket {self.path!r} must be an absolute path")
+
+    @property
+    def dial(self) -> str:
+        """Caddy's dial address for the socket."""
+        return f"unix/{self.path}"
+
+
 @dataclass(frozen=True)
 class BasicAuthUser:
     """One account of a route's basic auth: a user name and a bcrypt hash (Caddy 2.6)."""
@@ -193,13 +216,15 @@ class BasicAuthUser:
 class ForwardAuth:
     """Ask another service (the control plane) whether a request may pass, before proxying it."""
 
-    upstream: str  # ``host:port`` to dial, e.g. ``cloudos_control:8080``
-    uri: str = "/api/v1/auth/verify"
+    upstream: str  # ``host:port`` to dial, e.g. ``shop_auth:9091``, or ``unix//path``
+    uri: str = CONTROL_VERIFY_URI
     copy_headers: tuple[str, ...] = ("Remote-Email", "Remote-Groups", "Remote-User")
 
     def __post_init__(self) -> None:
         if not _DIAL.match(self.upstream):
-            raise InvalidInput(f"forward auth upstream {self.upstream!r} must be host:port")
+            raise InvalidInput(
+                f"forward auth upstream {self.upstream!r} must be host:port or unix//path"
+            )
         if not self.uri.startswith("/") or any(c.isspace() for c in self.uri):
             raise InvalidInput(f"forward auth uri {self.uri!r} must be a path")
         for name in self.copy_headers:
@@ -300,7 +325,7 @@ class Route:
 
     domain: str
     space: str
-    upstream: Upstream
+    upstream: Upstream | SocketUpstream
     path: str = "/"
     strip_prefix: bool = False  # the upstream sees ``/x`` for ``<path>/x``
     aliases: tuple[str, ...] = ()  # more names served the same way
@@ -406,6 +431,8 @@ def _normalize_headers(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str
 
 
 __all__ = [
+    "CONTROL_SOCKET",
+    "CONTROL_VERIFY_URI",
     "LETS_ENCRYPT_DIRECTORY",
     "PRIVATE_SUFFIXES",
     "BasicAuthUser",
@@ -414,6 +441,7 @@ __all__ = [
     "Redirect",
     "RedirectStatus",
     "Route",
+    "SocketUpstream",
     "TlsMode",
     "UploadedCertificate",
     "Upstream",

@@ -18,6 +18,7 @@ from cloudos.router._model import (
     Redirect,
     Route,
     TlsMode,
+    Upstream,
     default_tls_mode,
     normalize_domain,
     normalize_path,
@@ -173,7 +174,12 @@ def _shown(path: str) -> str:
 def _describe(claim: Claim) -> str:
     if isinstance(claim, Redirect):
         return f"a redirect to {claim.to}"
-    owner = f"app {claim.app}" if claim.app else f"service {claim.upstream.service}"
+    if claim.app:
+        owner = f"app {claim.app}"
+    elif isinstance(claim.upstream, Upstream):
+        owner = f"service {claim.upstream.service}"
+    else:
+        owner = "the space's portal"
     return f"a route to {owner}"
 
 
