@@ -15,6 +15,11 @@ if [ "$(id -u)" = 0 ]; then
     chown "caddy:$group" "$socket_dir"
     # setgid: the socket Caddy creates inherits the folder's group.
     chmod 2770 "$socket_dir"
+    # The control plane's socket for the router (portals, forward auth), when the
+    # control plane made it before this folder was Caddy's: let Caddy's group in.
+    if [ -S "$socket_dir/control.sock" ]; then
+        chgrp "$group" "$socket_dir/control.sock"
+    fi
     chown caddy:caddy /data /config
     rm -f "$socket"
 fi

@@ -167,6 +167,7 @@ def run_server(settings: Settings) -> None:
     from cloudos.store import open_database
     from cloudos.system import check_port_free, prepare_data_dir
     from cloudos.web import create_app
+    from cloudos.web._listen import listen_sockets
 
     data = prepare_data_dir(settings.data_dir)
     check_port_free(settings.host, settings.port)
@@ -180,16 +181,20 @@ def run_server(settings: Settings) -> None:
         database=database,
         connect_engine=lambda: connect_engine(settings.docker_host),
     )
+    sockets = listen_sockets(settings)
     err_console.print(f"Cloud OS {__version__} serving on http://{settings.host}:{settings.port}")
     try:
-        uvicorn.run(
+        config = uvicorn.Config(
             app,
             host=settings.host,
             port=settings.port,
             log_level=settings.log_level.lower(),
             access_log=False,
         )
+        uvicorn.Server(config).run(sockets=sockets)
     finally:
+        for listener in sockets:
+            listener.close()
         database.close()
 
 

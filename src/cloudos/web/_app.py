@@ -47,6 +47,7 @@ from cloudos.web._auth import (
     client_address,
     enforce,
 )
+from cloudos.web._listen import RouterForwarded
 from cloudos.web._state import AppState, EngineConnector, app_state
 
 
@@ -206,6 +207,7 @@ def create_app(
     # tests/web/test_permissions.py fails for it: no check at start-up, which would
     # cost the OpenAPI document's generation (most of a second) on every start.
     _install_audit(app, database)
+    app.add_middleware(RouterForwarded)  # outermost: every other layer sees the real client
     return app
 
 

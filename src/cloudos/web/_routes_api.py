@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloudos.apps._routes import (
+    CONTROL_TARGET,
     add_domain,
     add_redirect,
     add_route,
@@ -20,8 +21,8 @@ from cloudos.apps._routes import (
     remove_route,
 )
 from cloudos.engine import service_logs
-from cloudos.errors import CloudOSError
-from cloudos.identity import Principal, authorize
+from cloudos.errors import CloudOSError, Forbidden
+from cloudos.identity import Principal, authorize, role_in
 from cloudos.router import (
     CertificateError,
     CertificateInfo,
@@ -143,7 +144,8 @@ def _route_out(request: Request, row: RouteRow, app: App) -> RouteOut:
         options["basic_auth"] = [user["username"] for user in options["basic_auth"]]
     if "forward_auth" in options:
         auth = options["forward_auth"]
-        options["forward_auth"] = {"app": auth["app"], "uri": auth["uri"]}
+        if auth.get("target") != CONTROL_TARGET:
+            options["forward_auth"] = {"app": auth["app"], "uri": auth["uri"]}
     return RouteOut(
         space=app.space.name,
         app=app.name,
@@ -352,16 +354,33 @@ def redirect_remove(
     tags=["identity"],
     responses={204: {"description": "Let the request through (Remote-User, Remote-Groups)"}},
 )
-def auth_verify(principal: CurrentPrincipal) -> Response:
+def auth_verify(
+    request: Request,
+    principal: CurrentPrincipal,
+    space: Annotated[
+        str | None,
+        Query(description="Let only members of this space (and cluster admins) through"),
+    ] = None,
+) -> Response:
     """Forward-auth check: 204 with the caller in ``Remote-*`` headers, 401 otherwise.
 
     The router asks this for every request to a route with forward auth, sending the
-    client's own headers (its ``Authorization``), and copies the ``Remote-*`` headers
-    of a 2xx answer into the request it proxies.
+    client's own headers (its ``Authorization`` or session cookie), and copies the
+    ``Remote-*`` headers of a 2xx answer into the request it proxies. A route of a
+    space asks with ``space``: a signed-in stranger to it gets 403, and the caller's
+    role there is one of the groups.
     """
-    groups = "admins" if principal.is_admin else ""
+    groups = ["admins"] if principal.is_admin else []
+    if space is not None:
+        with app_state(request).database.session() as session:
+            found = session.scalar(select(Space).where(Space.name == space))
+            role = None if found is None else role_in(session, principal, found)
+        if role is None:
+            raise Forbidden(f"{principal.username} is not a member of space {space!r}")
+        groups.append(role)
     return Response(
-        status_code=204, headers={"Remote-User": principal.username, "Remote-Groups": groups}
+        status_code=204,
+        headers={"Remote-User": principal.username, "Remote-Groups": ",".join(groups)},
     )
 
 

@@ -1,0 +1,190 @@
+"""The router's way into the control plane: its socket, the forward-auth check per space,
+the client's address and scheme believed only there, and portals at spaces' domains."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi.testclient import TestClient
+
+from cloudos.errors import EnvironmentProblem
+from cloudos.identity import create_token, create_user, set_member
+from cloudos.settings import Settings
+from cloudos.spaces import create_space, get_space
+from cloudos.store import Database
+from cloudos.web import create_app
+from cloudos.web._listen import RouterForwarded, control_socket_path, listen_sockets
+from tests.helpers import free_port
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def people(database: Database) -> dict[str, str]:
+    """Tokens: ``dev`` is a developer of space ``team``, ``eve`` of no space."""
+    with database.session() as session:
+        create_space(session, name="team", domain="team.example.com")
+        tokens = {}
+        for name in ("dev", "eve"):
+            user = create_user(session, username=name, password="a long password")
+            tokens[name] = create_token(session, user=user, name="t")
+        set_member(
+            session,
+            get_space(session, "team"),
+            username="dev",
+            role="developer",
+            granted_by="owner",
+        )
+    return tokens
+
+
+def test_forward_auth_for_a_space_lets_its_members_and_admins_through_with_their_role(
+    client: TestClient, admin_token: str, people: dict[str, str]
+) -> None:
+    member = client.get("/api/v1/auth/verify?space=team", headers=auth(people["dev"]))
+    assert member.status_code == 204
+    assert (member.headers["Remote-User"], member.headers["Remote-Groups"]) == ("dev", "developer")
+    admin = client.get("/api/v1/auth/verify?space=team", headers=auth(admin_token))
+    assert admin.status_code == 204
+    assert admin.headers["Remote-Groups"].split(",")[0] == "admins"
+    stranger = client.get("/api/v1/auth/verify?space=team", headers=auth(people["eve"]))
+    assert stranger.status_code == 403
+    assert "eve is not a member of space 'team'" in stranger.json()["detail"]
+    assert "Remote-User" not in stranger.headers
+    # Signed in somewhere is not enough for a space that does not exist either.
+    nowhere = client.get("/api/v1/auth/verify?space=ghost", headers=auth(people["dev"]))
+    assert nowhere.status_code == 403
+    assert client.get("/api/v1/auth/verify?space=team").status_code == 401
+
+
+def test_a_spaces_domain_opens_its_portal(client: TestClient, people: dict[str, str]) -> None:
+    portal = {"Host": "team.example.com"}
+    first = client.get("/", headers=portal, follow_redirects=False)
+    assert first.headers["location"] == "/signin?next=/"
+    signed_in = client.post(
+        "/signin",
+        data={"username": "dev", "password": "a long password", "next": "/"},
+        headers=portal,
+        follow_redirects=False,
+    )
+    assert signed_in.headers["location"] == "/"
+    at_portal = client.get("/", headers=portal, follow_redirects=False)
+    assert (at_portal.status_code, at_portal.headers["location"]) == (303, "/portal/team")
+    page = client.get("/portal/team", headers=portal)
+    assert page.status_code == 200
+    assert "<h1>team</h1>" in page.text
+    # The control plane's own address keeps the dashboard.
+    assert client.get("/", follow_redirects=False).status_code == 200
+
+
+async def _call(scope: dict[str, Any]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+
+    async def app(inner: dict[str, Any], _receive: Any, _send: Any) -> None:
+        seen.update(scheme=inner["scheme"], client=inner["client"])
+
+    async def nothing() -> dict[str, Any]:
+        return {}
+
+    async def ignore(_message: Any) -> None:
+        pass
+
+    await RouterForwarded(app)(scope, nothing, ignore)
+    return seen
+
+
+def _scope(*, client: tuple[str, int] | None, server: tuple[str, int | None]) -> dict[str, Any]:
+    return {
+        "type": "http",
+        "scheme": "http",
+        "client": client,
+        "server": server,
+        "headers": [
+            (b"x-forwarded-proto", b"https"),
+            (b"x-forwarded-for", b"203.0.113.9, 198.51.100.7"),
+        ],
+    }
+
+
+def test_the_clients_scheme_and_address_are_believed_only_on_the_routers_socket() -> None:
+    via_router = asyncio.run(_call(_scope(client=None, server=("/data/control.sock", None))))
+    assert via_router == {"scheme": "https", "client": ("198.51.100.7", 0)}
+    direct = asyncio.run(_call(_scope(client=("127.0.0.1", 5000), server=("127.0.0.1", 8080))))
+    assert direct == {"scheme": "http", "client": ("127.0.0.1", 5000)}
+
+
+@pytest.fixture
+def serving(tmp_path: Path, database: Database) -> Iterator[Settings]:
+    """The app served by uvicorn on a port and on the router's socket, as ``cloudos serve``."""
+    settings = Settings(data_dir=tmp_path, instance="sock-test", port=free_port(), router=True)
+    app = create_app(settings=settings, database=database, connect_engine=None, reconcile=False)  # type: ignore[arg-type]
+    sockets = listen_sockets(settings)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": sockets}, daemon=True)
+    thread.start()
+    try:
+        for _ in range(100):
+            if server.started:
+                break
+            thread.join(0.05)
+        yield settings
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        for listener in sockets:
+            listener.close()
+
+
+def test_the_control_plane_answers_on_the_routers_socket(
+    serving: Settings, admin_token: str
+) -> None:
+    path = control_socket_path(serving.data_dir)
+    assert path.is_socket()
+    assert path.stat().st_mode & 0o777 == 0o660
+    transport = httpx.HTTPTransport(uds=str(path))
+    with httpx.Client(transport=transport, base_url="http://router") as via_router:
+        answer = via_router.get(
+            "/api/v1/auth/verify?space=default",
+            headers={**auth(admin_token), "X-Forwarded-For": "198.51.100.7"},
+        )
+    assert answer.status_code == 204
+    assert answer.headers["Remote-User"] == "root"
+    direct = httpx.get(f"http://127.0.0.1:{serving.port}/healthz")
+    assert direct.status_code == 200
+    # A second control plane on the same data directory is refused, naming the socket.
+    again = serving.model_copy(update={"port": free_port()})
+    with pytest.raises(EnvironmentProblem, match="another control plane is listening on"):
+        listen_sockets(again)
+
+
+def test_a_stale_socket_is_replaced_and_a_too_long_path_is_named(tmp_path: Path) -> None:
+    stale = control_socket_path(tmp_path)
+    stale.parent.mkdir(parents=True)
+    left = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    left.bind(str(stale))
+    left.close()  # bound, never listened: what a crash leaves behind
+    settings = Settings(data_dir=tmp_path, port=free_port(), router=True)
+    sockets = listen_sockets(settings)
+    try:
+        assert [s.family for s in sockets] == [socket.AF_INET, socket.AF_UNIX]
+    finally:
+        for listener in sockets:
+            listener.close()
+    deep = tmp_path / ("d" * 100)
+    with pytest.raises(EnvironmentProblem, match="choose a shorter --data-dir"):
+        listen_sockets(Settings(data_dir=deep, port=free_port(), router=True))
+    # Nothing is left listening after the refusal: the port is free again.
+    port = free_port()
+    with pytest.raises(EnvironmentProblem):
+        listen_sockets(Settings(data_dir=deep, port=port, router=True))
+    socket.create_server(("127.0.0.1", port)).close()
