@@ -9,9 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from cloudos.apps import AppManager
-from cloudos.apps._routes import add_domain, add_route, route_table
+from cloudos.apps._routes import add_domain, add_route, portal_host, route_table
 from cloudos.errors import InvalidInput, NotFound
-from cloudos.router import ForwardAuth
+from cloudos.router import ForwardAuth, SocketUpstream
+from cloudos.spaces import create_space, get_space
 from cloudos.store.models import DomainClaim, RouteRow
 from cloudos.vault import Vault
 from tests.apps.conftest import hello
@@ -78,8 +79,8 @@ def test_forward_auth_names_an_app_of_the_space_and_is_dialed_by_its_service(
         ({"basic_auth": [{"username": "ann", "password": "x" * 80}]}, "longer than 72 bytes"),
         ({"basic_auth": [{"username": "a:b", "password": "pw"}]}, "no ':'"),
         ({"response_headers": {"X-A": 1}}, "text values"),
-        ({"forward_auth": "https://auth/verify"}, "write http://APP"),
-        ({"forward_auth": "http://auth:99999/verify"}, "write http://APP"),
+        ({"forward_auth": "https://auth/verify"}, "or http://APP"),
+        ({"forward_auth": "http://auth:99999/verify"}, "or http://APP"),
         ({"forward_auth": "http://auth:9000/verify"}, "does not serve port 9000"),
         ({"cache": True}, "unknown route option 'cache'"),
         # Found probing the API with edge values: iterating the int was a TypeError, a 500.
@@ -110,3 +111,40 @@ def test_an_unknown_tls_mode_is_refused_by_name(apps: AppManager, vault: Vault) 
         assert session.scalar(select(func.count()).select_from(DomainClaim)) == 0
         row = add_domain(session, vault, space="default", name="shop.example.com", tls="internal")
         assert row.tls == "internal"
+
+
+def test_forward_auth_to_the_control_plane_asks_it_about_the_routes_space(
+    apps: AppManager,
+) -> None:
+    row = add(apps, forward_auth="control")
+    assert row.options["forward_auth"] == {"target": "control"}
+    with apps.database.session() as session:
+        [route] = [r for r in route_table(session, instance="t").routes if r.domain == "shop.test"]
+    assert route.forward_auth == ForwardAuth(
+        upstream="unix//run/cloudos-router/control.sock", uri="/api/v1/auth/verify?space=default"
+    )
+
+
+def test_each_space_has_its_portal_at_its_domain_unless_a_route_claims_that_root(
+    apps: AppManager,
+) -> None:
+    with apps.database.session() as session:
+        create_space(session, name="team", domain="team.example.com")
+    with apps.database.session() as session:
+        table = route_table(session, instance="t", portals=True)
+        portals = {r.domain: r for r in table.routes if isinstance(r.upstream, SocketUpstream)}
+        assert set(portals) == {"default.localhost", "team.example.com"}
+        assert portals["team.example.com"].space == "team"
+        # Checking a new route never counts the portals: what the user routes comes first.
+        assert not any(
+            isinstance(r.upstream, SocketUpstream)
+            for r in route_table(session, instance="t").routes
+        )
+        assert portal_host(session, get_space(session, "default")) == "default.localhost"
+    add(apps, "default.localhost")
+    with apps.database.session() as session:
+        table = route_table(session, instance="t", portals=True)
+        [root] = [r for r in table.routes if r.domain == "default.localhost"]
+        assert root.app == "shop"
+        assert portal_host(session, get_space(session, "default")) is None
+        assert portal_host(session, get_space(session, "team")) == "team.example.com"

@@ -33,8 +33,10 @@ from cloudos.engine.images import image_ref
 from cloudos.errors import CloudOSError
 from cloudos.router import (
     ADMIN_DIR,
+    CONTROL_SOCKET,
     RouterAdmin,
     RouterStackSpec,
+    Upstream,
     dump_caddy_config,
     render_caddy_config,
     render_router_stack,
@@ -74,6 +76,11 @@ class RouterSettings:
         """The admin socket, as the control plane reaches it."""
         return self.data_dir / "router" / "admin.sock"
 
+    @property
+    def control_socket(self) -> Path:
+        """Where the control plane listens for the router (its ``CONTROL_SOCKET``)."""
+        return self.data_dir / "router" / CONTROL_SOCKET.rsplit("/", 1)[1]
+
 
 class RouterSync:
     """Brings the router's stack and configuration to what the database says."""
@@ -96,14 +103,18 @@ class RouterSync:
     def sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> None:
         """One step: deploy the router stack if its spec changed, then its configuration."""
         with self.database.session() as session:
-            table = route_table(session, instance=self.settings.instance, vault=self.vault)
+            table = route_table(
+                session, instance=self.settings.instance, vault=self.vault, portals=True
+            )
             spaces = [
                 network_name(self.settings.instance, space.name)
                 for space in session.scalars(select(Space).where(Space.removing.is_(False)))
             ]
         if not table.routes and not table.redirects and self.settings.stack not in observed:
-            return  # nothing to serve yet: no router needed
-        needed = {route.upstream.network for route in table.routes}
+            return  # nothing to serve yet (not even a space's portal): no router needed
+        needed = {
+            route.upstream.network for route in table.routes if isinstance(route.upstream, Upstream)
+        }
         for network in sorted(needed):
             ensure_network(
                 client,

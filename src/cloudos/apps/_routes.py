@@ -8,9 +8,10 @@ router serves.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -18,6 +19,8 @@ from sqlalchemy.orm import Session, selectinload
 from cloudos.apps._stack import parse_template
 from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.router import (
+    CONTROL_SOCKET,
+    CONTROL_VERIFY_URI,
     BasicAuthUser,
     Domain,
     ForwardAuth,
@@ -25,6 +28,7 @@ from cloudos.router import (
     RedirectStatus,
     Route,
     RouteTable,
+    SocketUpstream,
     TlsMode,
     UploadedCertificate,
     Upstream,
@@ -37,6 +41,7 @@ from cloudos.store.models import App, AppRevision, DomainClaim, RedirectRow, Rou
 from cloudos.templates import Template
 from cloudos.vault import Vault
 
+CONTROL_TARGET = "control"  # forward auth to the cloud's own sign-in
 ROUTE_OPTIONS = frozenset(
     {
         "aliases",
@@ -188,6 +193,10 @@ def _basic_auth_user(entry: object) -> dict[str, str]:
 
 
 def _forward_auth(session: Session, space: Space, target: object) -> dict[str, str]:
+    if target == CONTROL_TARGET:
+        # Resolved when the config is rendered: where the control plane answers is the
+        # router's business, not something to freeze in a stored route.
+        return {"target": CONTROL_TARGET}
     url = target if isinstance(target, str) else ""
     parts = urlsplit(url)
     try:
@@ -196,8 +205,9 @@ def _forward_auth(session: Session, space: Space, target: object) -> dict[str, s
         port = -1
     if parts.scheme != "http" or not parts.hostname or port == -1 or parts.query:
         raise InvalidInput(
-            f"forward_auth {target!r}: write http://APP[:PORT]/PATH, APP being an app "
-            f"of space {space.name!r} that answers 2xx to let a request through"
+            f"forward_auth {target!r}: write {CONTROL_TARGET!r} (the cloud's own sign-in: "
+            f"members of space {space.name!r} pass) or http://APP[:PORT]/PATH, APP being an "
+            f"app of space {space.name!r} that answers 2xx to let a request through"
         )
     app, template = _live_app(session, space, parts.hostname)
     service, port = _service_port(parts.hostname, template, service=None, port=port)
@@ -373,9 +383,13 @@ def remove_redirect(
     session.delete(row)
 
 
-def route_table(session: Session, *, instance: str, vault: Vault | None = None) -> RouteTable:
+def route_table(
+    session: Session, *, instance: str, vault: Vault | None = None, portals: bool = False
+) -> RouteTable:
     """The router table of everything stored: routes of apps not being removed, with
-    maintenance pages for stopped apps, plus domains and redirects."""
+    maintenance pages for stopped apps, plus domains and redirects; with ``portals``,
+    each space's portal at its own domain wherever no route or redirect of the space
+    claims that domain's root (what the user routes there comes first)."""
     spaces = {space.id: space for space in session.scalars(select(Space))}
     domains = []
     for claim in session.scalars(select(DomainClaim).order_by(DomainClaim.name)):
@@ -422,7 +436,37 @@ def route_table(session: Session, *, instance: str, vault: Vault | None = None) 
         )
         for row in session.scalars(select(RedirectRow))
     ]
-    return RouteTable(routes=routes, redirects=redirects, domains=domains)
+    table = RouteTable(routes=routes, redirects=redirects, domains=domains)
+    if portals:
+        for space in sorted(spaces.values(), key=lambda space: space.name):
+            if not space.removing:
+                _add_portal(table, space)
+    return table
+
+
+def portal_route(space: Space) -> Route:
+    """The space's portal at its own domain, served by the control plane."""
+    return Route(domain=space.domain, space=space.name, upstream=SocketUpstream(CONTROL_SOCKET))
+
+
+def _add_portal(table: RouteTable, space: Space) -> None:
+    # Not when the root is routed elsewhere, or the name is another space's.
+    with contextlib.suppress(Conflict):
+        table.add_route(portal_route(space))
+
+
+def portal_host(session: Session, space: Space) -> str | None:
+    """Where the router serves ``space``'s portal: its domain, unless something else is
+    routed at that domain's root."""
+    claimed = session.scalar(
+        select(RouteRow.id).where(RouteRow.domain == space.domain, RouteRow.path == "/")
+    ) or session.scalar(
+        select(RedirectRow.id).where(RedirectRow.domain == space.domain, RedirectRow.path == "/")
+    )
+    if claimed is not None:
+        return None
+    owner = session.scalar(select(DomainClaim).where(DomainClaim.name == space.domain))
+    return space.domain if owner is None or owner.space_id == space.id else None
 
 
 def _route(row: RouteRow, app: App, *, instance: str) -> Route:
@@ -449,24 +493,38 @@ def _route(row: RouteRow, app: App, *, instance: str) -> Route:
         response_headers=tuple(
             (str(k), str(v)) for k, v in dict(options.get("response_headers") or {}).items()
         ),
-        forward_auth=_stored_forward_auth(options.get("forward_auth")),
+        forward_auth=_stored_forward_auth(options.get("forward_auth"), space=app.space.name),
         app=app.name,
     )
 
 
-def _stored_forward_auth(stored: object) -> ForwardAuth | None:
+def _stored_forward_auth(stored: object, *, space: str) -> ForwardAuth | None:
     if not isinstance(stored, Mapping):
         return None
+    if stored.get("target") == CONTROL_TARGET:
+        return control_forward_auth(space)
     return ForwardAuth(upstream=str(stored["upstream"]), uri=str(stored["uri"]))
 
 
+def control_forward_auth(space: str) -> ForwardAuth:
+    """Forward auth to the control plane: members of ``space`` (and cluster admins) pass."""
+    return ForwardAuth(
+        upstream=SocketUpstream(CONTROL_SOCKET).dial,
+        uri=f"{CONTROL_VERIFY_URI}?{urlencode({'space': space})}",
+    )
+
+
 __all__ = [
+    "CONTROL_TARGET",
     "ROUTE_OPTIONS",
     "add_domain",
     "add_redirect",
     "add_route",
     "app_hostname",
+    "control_forward_auth",
     "default_routes",
+    "portal_host",
+    "portal_route",
     "remove_domain",
     "remove_redirect",
     "remove_route",

@@ -104,8 +104,10 @@ def route_add(
         typer.Option(
             "--forward-auth",
             metavar="URL",
-            help="Ask http://APP[:PORT]/PATH (an app of the space) first: 2xx lets the "
-            "request through with its Remote-* headers, any other answer goes to the client.",
+            help="Ask first: 'control' (the cloud itself: members of the space pass, "
+            "signed in by token or session) or http://APP[:PORT]/PATH (an app of the space). "
+            "2xx lets the request through with its Remote-* headers, any other answer goes "
+            "to the client.",
         ),
     ] = None,
     url: UrlOption = None,
