@@ -10,8 +10,18 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cloudos.identity import create_user, set_member, verify_password
+from cloudos.settings import Settings
 from cloudos.spaces import create_space
-from cloudos.store.models import ApiToken, App, AuditEvent, DomainClaim, Membership, Space, User
+from cloudos.store.models import (
+    ApiToken,
+    App,
+    AuditEvent,
+    DomainClaim,
+    Membership,
+    RouteRow,
+    Space,
+    User,
+)
 from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, sign_in
 
 PASSWORD = "another long passphrase"
@@ -344,6 +354,32 @@ def test_portal_shows_the_space_apps_as_tiles(cloud: Cloud, browser_client: Test
     assert "WordPress" in page.text
     assert "other-app" not in page.text
     assert 'class="tile"' in page.text
+
+
+def test_a_portal_tile_opens_the_apps_default_route(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    """An app with an alias sorted before its default domain still opens at its own."""
+    _people(cloud)
+    with cloud.database.session() as session:
+        app = session.scalar(select(App).where(App.name == "team-app"))
+        assert app is not None
+        for domain, default in (("team-app.team.localhost", True), ("aaa.example.test", False)):
+            session.add(
+                RouteRow(
+                    space_id=app.space_id,
+                    app_id=app.id,
+                    domain=domain,
+                    service="web",
+                    port=80,
+                    is_default=default,
+                )
+            )
+    sign_in(browser_client, "vera", PASSWORD)
+    port = "" if Settings().https_port == 443 else f":{Settings().https_port}"
+    page = browser_client.get("/portal/team")
+    assert f'href="https://team-app.team.localhost{port}/"' in page.text
+    assert "aaa.example.test" not in page.text
 
 
 def test_routes_page_for_developers(cloud: Cloud, browser_client: TestClient) -> None:

@@ -157,8 +157,15 @@ def signout(request: Request, visitor: CurrentVisitor) -> Response:
 
 @router.get("/")
 def dashboard(request: Request, visitor: CurrentVisitor) -> Response:
-    """The visitor's spaces and apps; for cluster admins, the platform's health too."""
+    """The visitor's spaces and apps; for cluster admins, the platform's health too.
+
+    At a space's own domain (the router sends it here), ``/`` is that space's portal.
+    """
     with app_state(request).database.session() as session:
+        host = (request.url.hostname or "").lower().rstrip(".")
+        portal = session.scalar(select(Space.name).where(Space.domain == host))
+        if portal is not None:
+            return redirect(request, f"/portal/{portal}")
         context = _dashboard(session, visitor.principal)
     return render(request, "dashboard.html", context, visitor=visitor)
 

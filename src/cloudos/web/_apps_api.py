@@ -288,7 +288,7 @@ def _addons(session: Any, app_ids: list[int]) -> dict[int, list[AddonOut]]:
 
 
 def _urls(request: Request, session: Any, app_ids: list[int]) -> dict[int, list[str]]:
-    """The HTTPS address of every route of the given apps."""
+    """The HTTPS address of every route of the given apps, the default route first."""
     settings = app_state(request).settings
     if not settings.router:
         return {}
@@ -297,7 +297,7 @@ def _urls(request: Request, session: Any, app_ids: list[int]) -> dict[int, list[
     for row in session.scalars(
         select(RouteRow)
         .where(RouteRow.app_id.in_(app_ids))
-        .order_by(RouteRow.domain, RouteRow.path)
+        .order_by(RouteRow.is_default.desc(), RouteRow.domain, RouteRow.path)
     ):
         found.setdefault(row.app_id, []).append(f"https://{row.domain}{port}{row.path}")
     return found
