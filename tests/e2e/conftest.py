@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -167,21 +168,28 @@ class ControlPlane:
 
     def cleanup(self) -> None:
         """Remove every stack, network, secret and volume this cloud left behind."""
-        label = f"io.cloudos.instance={self.instance}"
-        for service in self.docker.services.list(filters={"label": label}):
-            service.remove()
-        # The low-level list: the high-level one inspects each container and fails
-        # with NotFound when one goes away in between, which is what we wait for.
-        wait_until(
-            lambda: not self.docker.api.containers(all=True, filters={"label": label}),
-            timeout=60,
-            what="containers gone",
-        )
-        for kind in (self.docker.secrets, self.docker.networks):
-            for item in kind.list(filters={"label": label}):
-                item.remove()
-        for volume in self.docker.volumes.list(filters={"label": label}):
-            volume.remove(force=True)
+        remove_instance(self.docker, self.instance)
+
+
+def remove_instance(client: docker.DockerClient, instance: str) -> None:
+    """Remove every service, network, secret and volume labelled with a cloud's instance."""
+    label = f"io.cloudos.instance={instance}"
+
+    def gone() -> bool:
+        # Removed again on each pass: a control plane still stopping may have put its
+        # router back. The low-level container list: the high-level one inspects each
+        # container and fails with NotFound when one goes away in between.
+        for service in client.api.services(filters={"label": label}):
+            with contextlib.suppress(docker.errors.NotFound):
+                client.api.remove_service(service["ID"])
+        return not client.api.containers(all=True, filters={"label": label})
+
+    wait_until(gone, timeout=90, what="services and containers gone")
+    for kind in (client.secrets, client.networks):
+        for item in kind.list(filters={"label": label}):
+            item.remove()
+    for volume in client.volumes.list(filters={"label": label}):
+        volume.remove(force=True)
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
+import docker
 import httpx
 import pytest
 import yaml
@@ -25,8 +26,17 @@ from tests.helpers import free_port, wait_until
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
+class Routed(Protocol):
+    """A cloud with a router: its engine, instance name and router ports."""
+
+    docker: docker.DockerClient
+    instance: str
+    http_port: int
+    https_port: int
+
+
 def via_router(
-    plane: ControlPlane, host: str, *, https: bool = True, path: str = "/"
+    plane: Routed, host: str, *, https: bool = True, path: str = "/"
 ) -> httpx.Response | None:
     """A request to the router on 127.0.0.1 for ``host`` (None when it does not answer)."""
     if https:
@@ -48,7 +58,7 @@ def via_router(
         return None
 
 
-def router_root(plane: ControlPlane) -> Path | None:
+def router_root(plane: Routed) -> Path | None:
     """Caddy's internal CA root, from the router's data volume."""
     try:
         volume = plane.docker.volumes.get(f"{plane.instance}-router_data")
@@ -421,3 +431,88 @@ def test_route_options_with_real_traffic(routed_plane: ControlPlane) -> None:
     assert "connection refused" in shown["last_error"]
     table = cloudos("cert", "ls")
     assert "LAST ERROR" in table.stdout
+
+
+def test_the_control_plane_guards_routes_and_serves_each_spaces_portal(
+    routed_plane: ControlPlane,
+) -> None:
+    """Forward auth to the control plane itself (members of the route's space pass, by
+    token), and the space's portal at its own domain, signed in through the router."""
+    plane = routed_plane
+    password = "a long enough password"
+    for name in ("dev", "eve"):
+        made = plane.api.post("/users", json={"username": name, "password": password})
+        assert made.status_code == 201, made.text
+    member = plane.api.put("/spaces/default/members/dev", json={"role": "developer"})
+    assert member.status_code == 200, member.text
+    tokens = {}
+    for name in ("dev", "eve"):
+        login = {"username": name, "password": password, "token_name": "e2e"}
+        tokens[name] = httpx.post(f"{plane.url}/api/v1/auth/login", json=login).json()["token"]
+    created = plane.api.post(
+        "/spaces/default/apps", json={"name": "probe", "template_text": probe_template()}
+    )
+    assert created.status_code == 201, created.text
+    plane.wait_status("probe", {"running"}, timeout=180)
+    added = subprocess.run(
+        [sys.executable, "-m", "cloudos", "route", "add", "guarded.probe.test",
+         "--app", "probe", "--forward-auth", "control"],
+        env=plane.env(), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+
+    def whoami(token: str | None) -> httpx.Response | None:
+        headers = {"Remote-User": "mallory"}  # what a client claims never counts
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return routed(plane, "GET", "guarded.probe.test", "/whoami", headers=headers)
+
+    wait_until(
+        lambda: (r := whoami(None)) is not None and r.status_code == 401,
+        timeout=120,
+        what="forward auth to the control plane on the new route",
+    )
+    passed = whoami(tokens["dev"])
+    assert passed is not None
+    assert (passed.status_code, passed.text) == (200, "dev")
+    stranger = whoami(tokens["eve"])
+    assert stranger is not None
+    assert stranger.status_code == 403
+    assert "not a member of space 'default'" in stranger.text
+    revoked = whoami("cos_unknown_token")
+    assert revoked is not None
+    assert revoked.status_code == 401
+
+    # The portal: default.localhost is the control plane, through the router.
+    root = router_root(plane)
+    assert root is not None
+    host = "default.localhost"
+    base = f"https://127.0.0.1:{plane.https_port}"
+    with httpx.Client(verify=ssl.create_default_context(cafile=str(root)), timeout=10) as browser:
+
+        def get(path: str) -> httpx.Response:
+            return browser.get(
+                f"{base}{path}", headers={"Host": host}, extensions={"sni_hostname": host}
+            )
+
+        first = get("/")
+        assert (first.status_code, first.headers["location"]) == (303, "/signin?next=/")
+        assert "<form" in get("/signin?next=/").text
+        signed_in = browser.post(
+            f"{base}/signin",
+            data={"username": "dev", "password": password, "next": "/"},
+            headers={"Host": host},
+            extensions={"sni_hostname": host},
+        )
+        assert signed_in.status_code == 303, signed_in.text
+        # The router told the control plane the client came over HTTPS.
+        assert "secure" in signed_in.headers["set-cookie"].lower()
+        portal = get("/")
+        assert (portal.status_code, portal.headers["location"]) == (303, "/portal/default")
+        page = get("/portal/default")
+        assert page.status_code == 200, page.text
+        assert f'href="https://probe.default.localhost:{plane.https_port}/"' in page.text
+    # Plain HTTP to the portal is sent to HTTPS, like every route.
+    plain = via_router(plane, host, https=False)
+    assert plain is not None
+    assert plain.status_code == 308

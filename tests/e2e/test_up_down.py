@@ -10,33 +10,45 @@ import docker
 import httpx
 import pytest
 
-from cloudos.engine import find_stack, remove_stack
-from tests.helpers import Runner, free_port, wait_for_http
+from cloudos.engine import find_stack
+from tests.e2e.conftest import remove_instance
+from tests.e2e.test_app_router import router_root, via_router
+from tests.helpers import Runner, free_port, wait_for_http, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 class Cloud:
-    """One cloud of the test: its data directory, port and instance name."""
+    """One cloud of the test: its data directory, ports and instance name."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, client: docker.DockerClient) -> None:
         self.instance = f"e2e-{uuid.uuid4().hex[:6]}"
+        self.docker = client
         self.data_dir = root / self.instance
         self.port = free_port()
+        self.http_port = free_port()
+        self.https_port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
 
     def args(self, command: str) -> list[str]:
         flags = [command, "--data-dir", str(self.data_dir), "--instance", self.instance]
-        return [*flags, "--port", str(self.port)] if command == "up" else flags
+        if command != "up":
+            return flags
+        ports = {
+            "--port": self.port,
+            "--http-port": self.http_port,
+            "--https-port": self.https_port,
+        }
+        return [*flags, *(str(item) for pair in ports.items() for item in pair)]
 
 
 @pytest.fixture
 def clouds(tmp_path: Path, built_images: docker.DockerClient) -> Iterator[list[Cloud]]:
-    """Two clouds' settings; whatever they started is removed afterwards."""
-    made = [Cloud(tmp_path), Cloud(tmp_path)]
+    """Two clouds' settings; whatever they started (routers too) is removed afterwards."""
+    made = [Cloud(tmp_path, built_images), Cloud(tmp_path, built_images)]
     yield made
     for cloud in made:
-        remove_stack(built_images, name=cloud.instance, instance=cloud.instance)
+        remove_instance(built_images, cloud.instance)
 
 
 def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
@@ -53,6 +65,24 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
     token = cloudos("admin", "create-token", "--data-dir", str(first.data_dir)).stdout.strip()
     me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["username"] == "admin"
+
+    # The router reaches the control plane in its container: the default space's
+    # portal is served at the space's domain, over HTTPS only.
+    wait_until(lambda: router_root(first) is not None, timeout=180, what="the router's internal CA")
+    wait_until(
+        lambda: (
+            (answer := via_router(first, "default.localhost")) is not None
+            and answer.status_code != 502
+        ),
+        timeout=60,
+        what="the portal through the router",
+    )
+    portal = via_router(first, "default.localhost")
+    assert portal is not None
+    assert (portal.status_code, portal.headers["location"]) == (303, "/signin?next=/")
+    plain = via_router(first, "default.localhost", https=False)
+    assert plain is not None
+    assert plain.status_code == 308
 
     # Running it again is harmless.
     again = cloudos(*first.args("up"), timeout=600)
@@ -82,7 +112,7 @@ def test_up_refuses_a_port_taken_by_another_program(
 ) -> None:
     import socket
 
-    cloud = Cloud(tmp_path)
+    cloud = Cloud(tmp_path, built_images)
     with socket.socket() as busy:
         busy.bind(("0.0.0.0", cloud.port))
         busy.listen()
