@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -67,14 +68,22 @@ def wait_for_http(
 
 @contextmanager
 def control_plane(data_dir: Path, *, timeout: float = 60) -> Iterator[str]:
-    """A real ``cloudos serve`` on ``data_dir`` and a free port until the block ends; its URL."""
+    """A real ``cloudos serve`` on ``data_dir`` and a free port until the block ends; its URL.
+
+    It never reaches the machine's engine: its reconciler would deploy a router (and
+    the default space's network) there under a throwaway instance name that nothing
+    removes, holding host ports other tests need.
+    """
     port = free_port()
     command = [sys.executable, "-m", "cloudos", "serve", "--data-dir", str(data_dir)]
+    unreachable = f"unix://{data_dir.resolve()}/no-engine.sock"
+    env = {**os.environ, "CLOUDOS_ROUTER": "false", "DOCKER_HOST": unreachable}
     with subprocess.Popen(
         [*command, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env=env,
     ) as server:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
