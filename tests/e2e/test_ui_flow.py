@@ -1,7 +1,8 @@
 """The web interface on the real swarm and router, in Debian's Chromium: sign in,
-install a PHP + MySQL app (the catalog's guestbook) through the wizard, watch it become
-running, open it through the router and sign the guestbook, read its logs, change a
-parameter, compare revisions, roll back, remove it."""
+create a space, install a PHP + MySQL app (the catalog's guestbook) in it through the
+wizard, watch it become running, open it through the router and sign the guestbook,
+open it again from the space's portal at the space's own domain, read its logs,
+change a parameter, compare revisions, roll back, remove it."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.ui.conftest import CHROMIUM, screenshot
 
 USER, PASSWORD = "web-admin", "a long passphrase for the browser"
 TEMPLATE = "org.cloudos.php-guestbook"
+SPACE = "shop"  # its domain: shop.localhost, which Chromium resolves to 127.0.0.1
 SLOW = 300_000  # ms: deploying on a 2-core machine, image start, health checks
 
 
@@ -79,15 +81,22 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     screenshot(page, "e2e-dashboard")
 
-    # Install through the wizard.
-    page.goto(f"{plane.url}/catalog/{TEMPLATE}?space=default")
+    # A space of its own, then its catalog, then the wizard.
+    page.get_by_label("Name", exact=True).fill(SPACE)
+    page.get_by_role("button", name="Create space").click()
+    expect(page).to_have_url(f"{plane.url}/spaces/{SPACE}")
+    page.get_by_role("link", name="Install an app").click()
+    expect(page).to_have_url(f"{plane.url}/catalog?space={SPACE}")
+    page.get_by_label("Search templates").press_sequentially("guestbook")
+    page.locator("#templates .card").filter(has_text="PHP guestbook").get_by_role("link").click()
     expect(page.get_by_role("heading", name=re.compile("Install PHP guestbook"))).to_be_visible()
+    expect(page.get_by_label("Space")).to_have_value(SPACE)
     page.get_by_label("App name").fill("site")
     page.get_by_role("button", name="Preview").click()
     expect(page.locator(".preview pre")).to_contain_text("PHP_MEMORY_LIMIT: 128M")
     screenshot(page, "e2e-install-preview")
     page.get_by_role("button", name="Install").click()
-    expect(page).to_have_url(plane.url + "/spaces/default/apps/site")
+    expect(page).to_have_url(f"{plane.url}/spaces/{SPACE}/apps/site")
     screenshot(page, "e2e-app-deploying")
 
     # The status line updates itself until the app runs.
@@ -104,7 +113,7 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     screenshot(page, "e2e-app-running")
 
     # Open it through the router: the PHP runtime's own page.
-    address = page.locator('#main a[href^="https://site.default."]')
+    address = page.locator(f'#main a[href^="https://site.{SPACE}."]')
     url = address.get_attribute("href")
     assert url is not None
     assert url.endswith(f":{plane.https_port}/"), url
@@ -128,6 +137,28 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     expect(site.locator("li")).to_contain_text([marker])
     screenshot(site, "e2e-app-through-router")
     site.close()
+
+    # The space's portal at the space's own domain, through the router: its own
+    # sign-in (the cookie belongs to that domain), then a tile that opens the app.
+    portal = page.context.new_page()
+    portal_url = f"https://{SPACE}.localhost:{plane.https_port}/"
+    wait_until(
+        lambda: (reply := portal.goto(portal_url)) is not None and reply.status == 200,
+        timeout=60,
+        what="the portal answers at the space's domain",
+    )
+    expect(portal).to_have_url(re.compile(rf"^https://{SPACE}\.localhost:\d+/signin\?next=/$"))
+    portal.get_by_label("User name").fill(USER)
+    portal.get_by_label("Password").fill(PASSWORD)
+    portal.get_by_role("button", name="Sign in").click()
+    expect(portal).to_have_url(f"https://{SPACE}.localhost:{plane.https_port}/portal/{SPACE}")
+    tile = portal.locator(".tile").filter(has_text="site")
+    expect(tile).to_contain_text("running")
+    screenshot(portal, "e2e-portal")
+    tile.get_by_role("link").click()
+    expect(portal).to_have_url(re.compile(rf"^https://site\.{SPACE}\.localhost:\d+/"))
+    expect(portal.locator("li")).to_contain_text([marker])
+    portal.close()
 
     # Its logs on the app page hold the visit just made (nginx's access log).
     page.reload()
@@ -154,10 +185,10 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     screenshot(page, "e2e-parameters-invalid")
     page.get_by_label("PHP memory limit").fill("256M")
     page.get_by_role("button", name="Save as a new revision").click()
-    expect(page).to_have_url(plane.url + "/spaces/default/apps/site")
+    expect(page).to_have_url(f"{plane.url}/spaces/{SPACE}/apps/site")
     expect(page.locator("#app-status")).to_contain_text("revision 2")
     expect(_status(page)).to_have_text("running", timeout=SLOW)
-    assert plane.app("site")["revision"] == 2
+    assert plane.app("site", space=SPACE)["revision"] == 2
     screenshot(page, "e2e-app-updated")
 
     # The difference between the two revisions.
@@ -168,15 +199,15 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     screenshot(page, "e2e-revisions-diff")
 
     # Roll back to revision 1, after a confirmation.
-    page.goto(plane.url + "/spaces/default/apps/site")
+    page.goto(f"{plane.url}/spaces/{SPACE}/apps/site")
     page.get_by_role("link", name="Roll back to revision 1").click()
     expect(page.get_by_role("heading", name="Roll site back to revision 1?")).to_be_visible()
     screenshot(page, "e2e-rollback-confirm")
     page.get_by_role("button", name="Roll back to revision 1").click()
-    expect(page).to_have_url(plane.url + "/spaces/default/apps/site")
+    expect(page).to_have_url(f"{plane.url}/spaces/{SPACE}/apps/site")
     expect(page.locator("#app-status")).to_contain_text("revision 3")
     expect(_status(page)).to_have_text("running", timeout=SLOW)
-    detail = plane.api.get("/spaces/default/apps/site/revisions/3").json()
+    detail = plane.api.get(f"/spaces/{SPACE}/apps/site/revisions/3").json()
     assert detail["values"]["memory_limit"] == "128M"
     assert detail["note"] == "rollback to revision 1"
     screenshot(page, "e2e-app-rolled-back")
@@ -195,9 +226,9 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     expect(page.locator("main")).to_contain_text("site")
     screenshot(page, "e2e-remove-confirm")
     page.get_by_role("button", name="Remove site").click()
-    expect(page).to_have_url(plane.url + "/spaces/default")
+    expect(page).to_have_url(f"{plane.url}/spaces/{SPACE}")
     wait_until(
-        lambda: plane.api.get("/spaces/default/apps/site").status_code == 404,
+        lambda: plane.api.get(f"/spaces/{SPACE}/apps/site").status_code == 404,
         timeout=180,
         what="the app is gone",
     )
