@@ -107,8 +107,8 @@ def plot(samples: Sequence[Sample]) -> Plot:
     cpus = [cpu for cpu, _memory in samples]
     memories = [memory for _cpu, memory in samples]
     return Plot(
-        cpu_points=polyline(cpus, top=max(5.0, *cpus) * 1.25),
-        memory_points=polyline(memories, top=max(0.0, *memories) * 1.25),
+        cpu_points=polyline(cpus, top=max([5.0, *cpus]) * 1.25),
+        memory_points=polyline(memories, top=max([0.0, *memories]) * 1.25),
         samples=len(samples),
     )
 
