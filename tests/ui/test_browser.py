@@ -32,6 +32,14 @@ def test_sign_in_install_through_the_wizard_and_remove(server: str, page: Any) -
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     # The platform's health loads after the page: here no engine answers, and it says so.
     expect(page.locator("#health")).to_contain_text("Docker engine: problem")
+    # The node's CPU and memory: the first poll has memory only; the next one (5 s on)
+    # sends the counters back, has a CPU figure and starts the plot.
+    usage = page.locator("#usage")
+    expect(usage).to_contain_text("the node the control plane runs on")
+    expect(usage).to_contain_text(re.compile(r"[\d.]+ [MG]iB of [\d.]+ [MG]iB"))
+    plot = usage.get_by_role("img", name=re.compile(r"^CPU \(solid\) and memory"))
+    expect(plot).to_be_visible(timeout=15_000)
+    expect(usage).to_contain_text(re.compile(r"\d+\.\d %"))
 
     page.get_by_label("Name", exact=True).fill("Team A")
     page.get_by_role("button", name="Create space").click()

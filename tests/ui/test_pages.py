@@ -51,6 +51,8 @@ def test_a_viewer_reads_but_changes_nothing_and_other_spaces_do_not_exist(
     assert "other-app" not in dashboard
     assert "Platform health" not in dashboard
     assert browser_client.get("/ui/health").status_code == 403
+    assert "/ui/usage" not in dashboard
+    assert browser_client.get("/ui/usage").status_code == 403
     assert browser_client.get("/spaces/team/apps/team-app").status_code == 200
     for path in ("/spaces/other", "/spaces/other/apps/other-app"):
         answer = browser_client.get(path)

@@ -1,4 +1,4 @@
-"""What the app page draws (pure): the sample history it sends back, the plot, the diff."""
+"""What the pages draw (pure): the sample history they send back, the plot, the diff."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from cloudos.ui._shapes import (
     diff_lines,
     dump_history,
     parse_history,
+    plot,
     polyline,
 )
 
@@ -47,6 +48,20 @@ def test_the_plot_ends_at_the_right_edge_and_stays_inside() -> None:
     assert points[-1][0] == 120.0
     assert all(0 <= x <= 120 for x, _y in points)
     assert polyline([5], top=0) == "120.0,0.0"
+
+
+def test_a_plot_scales_each_line_to_a_little_above_its_highest() -> None:
+    drawn = plot([(0.0, 100.0), (4.0, 200.0), (80.0, 400.0)])
+    assert drawn.samples == 3
+    cpu = [float(p.split(",")[1]) for p in drawn.cpu_points.split()]
+    memory = [float(p.split(",")[1]) for p in drawn.memory_points.split()]
+    assert cpu[0] == 32.0  # idle: the bottom edge
+    assert 0 < cpu[-1] < 32  # the highest stays below the top
+    assert memory == [25.6, 19.2, 6.4]  # top: 1.25 × 400
+    # Below 5 % the scale stays at 5 %: an idle service's noise does not fill the plot.
+    assert plot([(1.0, 1.0)]).cpu_points == "120.0,26.9"  # top: 1.25 × 5
+    assert plot([]) == plot([])  # nothing to draw, nothing fails
+    assert plot([]).cpu_points == ""
 
 
 def test_the_diff_marks_added_removed_and_context_lines() -> None:

@@ -98,25 +98,19 @@ def app_stats_fragment(
     except CloudOSError as err:
         context: dict[str, Any] = {"error": str(err), "rows": [], "history": history}
         return render(request, "_stats.html", context, visitor=visitor)
-    previous = shapes.parse_history(history[:20_000], [row.service for row in now])
+    previous = shapes.parse_history(history, [row.service for row in now])
     kept: dict[str, list[shapes.Sample]] = {}
     rows: list[dict[str, Any]] = []
     for row in now:
         samples = shapes.add_sample(previous, row.service, (row.cpu_percent, row.memory_bytes))
         kept[row.service] = samples
-        cpus = [cpu for cpu, _memory in samples]
-        memories = [memory for _cpu, memory in samples]
-        # Scaled to what was seen, not to the limit (often the whole host): the
-        # plot shows change; the numbers beside it say how much.
         rows.append(
             {
                 "service": row.service,
                 "cpu": row.cpu_percent,
                 "memory_mib": row.memory_bytes / 2**20,
                 "limit_mib": row.memory_limit_bytes / 2**20,
-                "cpu_points": shapes.polyline(cpus, top=max(5.0, *cpus) * 1.25),
-                "memory_points": shapes.polyline(memories, top=max(memories) * 1.25),
-                "samples": len(samples),
+                "plot": shapes.plot(samples),
             }
         )
     context = {"error": None, "rows": rows, "history": shapes.dump_history(kept)}

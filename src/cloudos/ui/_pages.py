@@ -3,8 +3,8 @@
 Every page reads the database only, with a fixed number of queries whatever the
 number of apps: an app's status is what the reconciler last recorded. The two
 things only the engine knows (an app's services right now, the platform's health)
-are fragments the page loads with HTMX after it is shown, and links without
-JavaScript. Changes go through the same code the API uses (``AppManager``,
+and the node's CPU and memory are fragments the page loads with HTMX after it is
+shown, and links without JavaScript. Changes go through the same code the API uses (``AppManager``,
 ``create_space``, ``restart_app``) with the same role checks
 (``identity.authorize``), and each leaves a line in the audit log.
 """
@@ -38,6 +38,8 @@ from cloudos.spaces import create_space
 from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Membership, Space
 from cloudos.templates import Template
 from cloudos.templates.catalog import load_catalog_templates
+from cloudos.ui import _shapes as shapes
+from cloudos.ui import _usage as usage
 from cloudos.ui import _wizard as wizard
 from cloudos.ui._health import platform_health
 from cloudos.ui._session import (
@@ -268,6 +270,31 @@ def health(request: Request, visitor: CurrentVisitor) -> Response:
     state = app_state(request)
     report = platform_health(state)
     return render(request, "_health.html", {"health": report}, visitor=visitor)
+
+
+@router.get("/ui/usage")
+def node_usage(request: Request, visitor: CurrentVisitor, history: str = "") -> Response:
+    """CPU and memory of the control plane's node, plotted after the page's last readings.
+
+    Cluster admins only, like the platform's health; polled by the dashboard.
+    """
+    if not visitor.principal.is_admin:
+        raise Forbidden("only a cluster admin sees the node's CPU and memory")
+    try:
+        now = usage.read_node(usage.PROC)
+    except CloudOSError as err:
+        context: dict[str, Any] = {"error": str(err), "history": history}
+        return render(request, "_usage.html", context, visitor=visitor)
+    followed = usage.follow(history, now)
+    context = {
+        "error": None,
+        "node": now,
+        "cpu": followed.cpu_percent,
+        "memory": f"{usage.size_text(now.memory_used)} of {usage.size_text(now.memory_total)}",
+        "plot": shapes.plot(followed.samples) if followed.samples else None,
+        "history": followed.history,
+    }
+    return render(request, "_usage.html", context, visitor=visitor)
 
 
 @router.post("/spaces")
