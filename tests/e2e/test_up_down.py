@@ -65,6 +65,12 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
     token = cloudos("admin", "create-token", "--data-dir", str(first.data_dir)).stdout.strip()
     me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["username"] == "admin"
+    # Its container carries the node's name: the dashboard says whose CPU it plots.
+    service = f"{first.instance}_control"
+    control = built_images.containers.list(
+        filters={"label": f"com.docker.swarm.service.name={service}"}
+    )
+    assert [c.attrs["Config"]["Hostname"] for c in control] == [built_images.info()["Name"]]
 
     # The router reaches the control plane in its container: the default space's
     # portal is served at the space's domain, over HTTPS only.

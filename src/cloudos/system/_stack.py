@@ -62,6 +62,9 @@ def render_system_stack(spec: SystemStackSpec) -> str:
         "services": {
             "control": {
                 "image": spec.control_image,
+                # The node's name, not the container's: the dashboard names the node
+                # whose CPU and memory it plots by this.
+                "hostname": "{{.Node.Hostname}}",
                 "environment": dict(sorted(environment.items())),
                 "volumes": volumes,
                 "ports": [
