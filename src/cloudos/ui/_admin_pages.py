@@ -367,7 +367,12 @@ def _settings(
         limits = quota_of(found)
         try:
             used = state.apps.space_usage(session, found)
-            usage: dict[str, Any] = {"apps": used.apps, "cpus": used.cpus, "memory": used.memory}
+            usage: dict[str, Any] = {
+                "apps": used.apps,
+                "cpus": used.cpus,
+                "memory": used.memory,
+                "problem": None,
+            }
         except CloudOSError as err:  # an app whose revision cannot be read: say so
             usage = {"apps": "?", "cpus": "?", "memory": "?", "problem": str(err)}
         context = {
