@@ -49,18 +49,25 @@ class Cloud:
     database: Database
 
 
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    """The app with a cluster admin, reconciler off, no engine."""
-    database = open_database(f"sqlite:///{tmp_path / 'cloudos.db'}")
+def new_cloud(data_dir: Path, *, instance: str = "ui-test") -> Cloud:
+    """The app on a fresh SQLite database in ``data_dir``: a cluster admin, reconciler
+    off, no engine (bench/bench_ui_pages.py uses it too)."""
+    database = open_database(f"sqlite:///{data_dir / 'cloudos.db'}")
     with database.session() as session:
         create_user(session, username=ADMIN, password=ADMIN_PASSWORD, is_admin=True)
-    settings = Settings(data_dir=tmp_path, instance="ui-test", endpoint_mode="dnsrr")
+    settings = Settings(data_dir=data_dir, instance=instance, endpoint_mode="dnsrr")
     app = create_app(
         settings=settings, database=database, connect_engine=no_engine, reconcile=False
     )
-    yield Cloud(app=app, database=database)
-    database.close()
+    return Cloud(app=app, database=database)
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[Cloud]:
+    """The app with a cluster admin, reconciler off, no engine."""
+    made = new_cloud(tmp_path)
+    yield made
+    made.database.close()
 
 
 @pytest.fixture
