@@ -19,11 +19,14 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
+from cloudos.apps import TemplateRef
 from cloudos.errors import EnvironmentProblem
 from cloudos.identity import create_user
 from cloudos.settings import Settings
 from cloudos.store import Database, open_database
+from cloudos.store.models import App, AppRevision, RouteRow, Space
 from cloudos.web import create_app
 from tests.conftest import unavailable
 from tests.helpers import free_port
@@ -46,18 +49,25 @@ class Cloud:
     database: Database
 
 
-@pytest.fixture
-def cloud(tmp_path: Path) -> Iterator[Cloud]:
-    """The app with a cluster admin, reconciler off, no engine."""
-    database = open_database(f"sqlite:///{tmp_path / 'cloudos.db'}")
+def new_cloud(data_dir: Path, *, instance: str = "ui-test") -> Cloud:
+    """The app on a fresh SQLite database in ``data_dir``: a cluster admin, reconciler
+    off, no engine (bench/bench_ui_pages.py uses it too)."""
+    database = open_database(f"sqlite:///{data_dir / 'cloudos.db'}")
     with database.session() as session:
         create_user(session, username=ADMIN, password=ADMIN_PASSWORD, is_admin=True)
-    settings = Settings(data_dir=tmp_path, instance="ui-test", endpoint_mode="dnsrr")
+    settings = Settings(data_dir=data_dir, instance=instance, endpoint_mode="dnsrr")
     app = create_app(
         settings=settings, database=database, connect_engine=no_engine, reconcile=False
     )
-    yield Cloud(app=app, database=database)
-    database.close()
+    return Cloud(app=app, database=database)
+
+
+@pytest.fixture
+def cloud(tmp_path: Path) -> Iterator[Cloud]:
+    """The app with a cluster admin, reconciler off, no engine."""
+    made = new_cloud(tmp_path)
+    yield made
+    made.database.close()
 
 
 @pytest.fixture
@@ -65,6 +75,60 @@ def browser_client(cloud: Cloud) -> Iterator[TestClient]:
     """A client that behaves like a browser: keeps cookies, does not follow redirects."""
     with TestClient(cloud.app, follow_redirects=False) as client:
         yield client
+
+
+def install_sites(cloud: Cloud, numbers: range, *, space: str = "default") -> None:
+    """Static websites ``site-NNNN`` in ``space``, each with its revision and default route.
+
+    The first is installed as the wizard does (``AppManager.install``); the others are
+    copies of its rows under their own names, because installing a thousand apps one
+    by one takes minutes (each install checks the whole route table).
+    """
+    manager = cloud.app.state.cloudos.apps
+    first = f"site-{numbers[0]:04}"
+    ref = TemplateRef(catalog_id="org.cloudos.static-website")
+    manager.install(space=space, name=first, template=ref, values={})
+    with cloud.database.session() as session:
+        model = session.scalar(
+            select(App).join(Space).where(Space.name == space, App.name == first)
+        )
+        assert model is not None
+        revision = session.scalars(select(AppRevision).where(AppRevision.app_id == model.id)).one()
+        route = session.scalars(select(RouteRow).where(RouteRow.app_id == model.id)).one()
+        for n in numbers[1:]:
+            name = f"site-{n:04}"
+            app = App(
+                space_id=model.space_id,
+                name=name,
+                stack=model.stack.replace(first, name),
+                template_id=model.template_id,
+                status="running",
+            )
+            app.revisions.append(
+                AppRevision(
+                    number=1,
+                    template_text=revision.template_text,
+                    template_source=revision.template_source,
+                    template_version=revision.template_version,
+                    values=revision.values,
+                    modifiers=revision.modifiers,
+                    spec_hash=revision.spec_hash,
+                    stack_yaml=revision.stack_yaml.replace(first, name),
+                )
+            )
+            session.add(app)
+            session.flush()
+            session.add(
+                RouteRow(
+                    space_id=model.space_id,
+                    app_id=app.id,
+                    domain=route.domain.replace(first, name),
+                    path=route.path,
+                    service=route.service,
+                    port=route.port,
+                    is_default=True,
+                )
+            )
 
 
 def sign_in(client: TestClient, username: str, password: str) -> str:

@@ -118,6 +118,11 @@ class AppManager:
         self._wake = wake
         self.library = library if library is not None else builtin_modifiers()
         self._catalog: dict[str, Path] | None = None
+        # What each revision's stack asks for, by revision id. A revision never changes
+        # (a change makes a new one) and neither does the modifier library while this
+        # process runs, so building a stack once is enough; a space's settings page
+        # would otherwise build every app's stack on each visit.
+        self._usage: dict[int, Usage] = {}
 
     # -- requests -------------------------------------------------------------------
 
@@ -618,16 +623,30 @@ class AppManager:
 
     def space_usage(self, session: Session, space: Space, *, excluding: int | None = None) -> Usage:
         """What the space's apps (all but ``excluding``) ask for, stopped ones included."""
-        apps = session.scalars(
-            select(App)
+        # Ids only: a thousand apps with their templates' texts cost more than the sum.
+        rows = session.execute(
+            select(App.id, App.name, App.revision, AppRevision.id.label("revision_id"))
+            .outerjoin(
+                AppRevision,
+                (AppRevision.app_id == App.id) & (AppRevision.number == App.revision),
+            )
             .where(App.space_id == space.id, App.desired_state != "removed")
             .order_by(App.name)
-        )
-        return total(
-            stack_usage(self._current(session, app).document, app=app.name)
-            for app in apps
-            if app.id != excluding
-        )
+        ).all()
+        usages = []
+        for row in rows:
+            if row.id == excluding:
+                continue
+            if row.revision_id is None:
+                raise NotFound(f"app {row.name!r} has no revision {row.revision}")
+            usage = self._usage.get(row.revision_id)
+            if usage is None:
+                app = session.get_one(App, row.id)
+                revision = session.get_one(AppRevision, row.revision_id)
+                usage = stack_usage(self.build(app, revision).document, app=app.name)
+                self._usage[row.revision_id] = usage
+            usages.append(usage)
+        return total(usages)
 
     def _bind_addons(
         self,

@@ -367,7 +367,12 @@ def _settings(
         limits = quota_of(found)
         try:
             used = state.apps.space_usage(session, found)
-            usage: dict[str, Any] = {"apps": used.apps, "cpus": used.cpus, "memory": used.memory}
+            usage: dict[str, Any] = {
+                "apps": used.apps,
+                "cpus": used.cpus,
+                "memory": used.memory,
+                "problem": None,
+            }
         except CloudOSError as err:  # an app whose revision cannot be read: say so
             usage = {"apps": "?", "cpus": "?", "memory": "?", "problem": str(err)}
         context = {
@@ -679,7 +684,15 @@ def _routes(
         found = authorize(session, visitor.principal, space, "viewer")
         role = role_in(session, visitor.principal, found)
         rows = session.execute(
-            select(RouteRow, App.name)
+            select(
+                RouteRow.domain,
+                RouteRow.path,
+                RouteRow.service,
+                RouteRow.port,
+                RouteRow.is_default,
+                RouteRow.options,
+                App.name,
+            )
             .join(App, App.id == RouteRow.app_id)
             .where(RouteRow.space_id == found.id, App.desired_state != "removed")
             .order_by(RouteRow.domain, RouteRow.path)
@@ -690,7 +703,7 @@ def _routes(
             "can_change": at_least(role, "developer"),
             "routes": [
                 {
-                    "app": app,
+                    "app": row.name,
                     "domain": row.domain,
                     "path": row.path,
                     "service": row.service,
@@ -699,7 +712,7 @@ def _routes(
                     "strip_prefix": bool((row.options or {}).get("strip_prefix")),
                     "url": f"https://{row.domain}{port}{row.path}",
                 }
-                for row, app in rows
+                for row in rows
             ],
             "apps": list(
                 session.scalars(
