@@ -77,6 +77,14 @@ def browser_client(cloud: Cloud) -> Iterator[TestClient]:
         yield client
 
 
+def _renamed(usage: dict[str, Any] | None, old: str, new: str) -> dict[str, Any] | None:
+    """A revision's usage for a copy of its app (services are named ``app/service``)."""
+    if usage is None:
+        return None
+    lists = ("unlimited_cpus", "unlimited_memory")
+    return {**usage, **{key: [f"{new}/{s.split('/', 1)[1]}" for s in usage[key]] for key in lists}}
+
+
 def install_sites(cloud: Cloud, numbers: range, *, space: str = "default") -> None:
     """Static websites ``site-NNNN`` in ``space``, each with its revision and default route.
 
@@ -114,6 +122,7 @@ def install_sites(cloud: Cloud, numbers: range, *, space: str = "default") -> No
                     modifiers=revision.modifiers,
                     spec_hash=revision.spec_hash,
                     stack_yaml=revision.stack_yaml.replace(first, name),
+                    usage=_renamed(revision.usage, first, name),
                 )
             )
             session.add(app)

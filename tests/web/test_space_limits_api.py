@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from cloudos.errors import EnvironmentProblem
 from cloudos.identity import create_token, create_user
 from cloudos.settings import Settings
 from cloudos.store import Database
+from cloudos.store.models import AppRevision
 from cloudos.templates import builtin_modifiers, modifier_from_dict
 from cloudos.web import create_app
 
@@ -205,3 +207,28 @@ def test_bad_quotas_say_what_is_wrong(acme: TestClient, body: dict[str, Any], de
     answer = acme.put("/api/v1/spaces/acme/quota", json=body)
     assert answer.status_code == 422
     assert answer.json()["detail"] == detail
+
+
+def test_a_revision_made_before_usage_was_stored_is_counted_once(
+    acme: TestClient, database: Database
+) -> None:
+    assert acme.put("/api/v1/spaces/acme/quota", json={"max_cpus": 4}).status_code == 200
+    assert install(acme, limited("1.5"), name="web").status_code == 201
+    with database.session() as session:
+        revision = session.scalars(select(AppRevision)).one()
+        assert revision.usage is not None
+        assert revision.usage["cpus"] == 1.5
+        revision.usage = None  # as a database upgraded from before the column had it
+    assert acme.get("/api/v1/spaces/acme/quota").json()["usage"]["cpus"] == 1.5
+    with database.session() as session:
+        assert session.scalars(select(AppRevision.usage)).one() == {
+            "apps": 1,
+            "cpus": 1.5,
+            "memory": 256 << 20,
+            "unlimited_cpus": [],
+            "unlimited_memory": [],
+        }
+    refused = install(acme, limited("3"), name="blog")
+    assert refused.json()["detail"] == (
+        "space 'acme' would use 4.5 of its 4 CPUs (app blog asks for 3)"
+    )

@@ -118,11 +118,6 @@ class AppManager:
         self._wake = wake
         self.library = library if library is not None else builtin_modifiers()
         self._catalog: dict[str, Path] | None = None
-        # What each revision's stack asks for, by revision id. A revision never changes
-        # (a change makes a new one) and neither does the modifier library while this
-        # process runs, so building a stack once is enough; a space's settings page
-        # would otherwise build every app's stack on each visit.
-        self._usage: dict[int, Usage] = {}
 
     # -- requests -------------------------------------------------------------------
 
@@ -324,6 +319,7 @@ class AppManager:
                 modifiers=list(old.modifiers),
                 spec_hash=old.spec_hash,
                 stack_yaml=old.stack_yaml,
+                usage=old.usage,
                 note=f"rollback to revision {target}",
                 created_by=by,
             )
@@ -584,6 +580,7 @@ class AppManager:
         }
         draft.spec_hash = built.spec_hash
         draft.stack_yaml = built.masked_yaml
+        draft.usage = stack_usage(built.document, app=app.name).to_json()
         if not dry_run:
             self._store_revision(session, app, draft)
         return draft
@@ -625,7 +622,13 @@ class AppManager:
         """What the space's apps (all but ``excluding``) ask for, stopped ones included."""
         # Ids only: a thousand apps with their templates' texts cost more than the sum.
         rows = session.execute(
-            select(App.id, App.name, App.revision, AppRevision.id.label("revision_id"))
+            select(
+                App.id,
+                App.name,
+                App.revision,
+                AppRevision.id.label("revision_id"),
+                AppRevision.usage,
+            )
             .outerjoin(
                 AppRevision,
                 (AppRevision.app_id == App.id) & (AppRevision.number == App.revision),
@@ -639,12 +642,14 @@ class AppManager:
                 continue
             if row.revision_id is None:
                 raise NotFound(f"app {row.name!r} has no revision {row.revision}")
-            usage = self._usage.get(row.revision_id)
-            if usage is None:
-                app = session.get_one(App, row.id)
-                revision = session.get_one(AppRevision, row.revision_id)
-                usage = stack_usage(self.build(app, revision).document, app=app.name)
-                self._usage[row.revision_id] = usage
+            if row.usage is not None:
+                usages.append(Usage.from_json(row.usage))
+                continue
+            # A revision made before usage was stored: count it once, for good.
+            app = session.get_one(App, row.id)
+            revision = session.get_one(AppRevision, row.revision_id)
+            usage = stack_usage(self.build(app, revision).document, app=app.name)
+            revision.usage = usage.to_json()
             usages.append(usage)
         return total(usages)
 

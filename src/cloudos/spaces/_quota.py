@@ -75,6 +75,27 @@ class Usage:
     unlimited_cpus: tuple[str, ...] = ()  # services without a CPU limit
     unlimited_memory: tuple[str, ...] = ()
 
+    def to_json(self) -> dict[str, object]:
+        """As stored with a revision (``AppRevision.usage``)."""
+        return {
+            "apps": self.apps,
+            "cpus": self.cpus,
+            "memory": self.memory,
+            "unlimited_cpus": list(self.unlimited_cpus),
+            "unlimited_memory": list(self.unlimited_memory),
+        }
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> Usage:
+        """The usage :meth:`to_json` stored."""
+        return cls(
+            apps=int(stored["apps"]),
+            cpus=float(stored["cpus"]),
+            memory=int(stored["memory"]),
+            unlimited_cpus=tuple(str(name) for name in stored["unlimited_cpus"]),
+            unlimited_memory=tuple(str(name) for name in stored["unlimited_memory"]),
+        )
+
     def __add__(self, other: Usage) -> Usage:
         return Usage(
             apps=self.apps + other.apps,

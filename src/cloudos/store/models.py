@@ -272,6 +272,9 @@ class AppRevision(Base):
     modifiers: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
     spec_hash: Mapped[str] = mapped_column(String(64))
     stack_yaml: Mapped[str] = mapped_column(Text)  # secrets masked
+    # What its stack asks for (spaces' quotas), counted when the revision is made; None
+    # for revisions older than this column, counted and stored on first need.
+    usage: Mapped[dict[str, object] | None] = mapped_column(JSON, default=None)
     note: Mapped[str] = mapped_column(String(255), default="")
     created_by: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
