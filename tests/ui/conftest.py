@@ -190,7 +190,7 @@ def page(chromium: Any) -> Iterator[Any]:
     """A fresh browser tab (own cookies), desktop-sized."""
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
-    # Templates' icons live on vendors' sites: no test traffic leaves this machine.
+    # The interface works offline: any request for another site fails, as it would there.
     context.route(re.compile(r"^https?://(?!127\.0\.0\.1[:/])"), lambda route: route.abort())
     tab = context.new_page()
     yield tab

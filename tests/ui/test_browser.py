@@ -54,6 +54,11 @@ def test_sign_in_install_through_the_wizard_and_remove(server: str, page: Any) -
     expect(page).to_have_url(server + "/catalog?space=team")
     cards = page.locator("#templates .card")
     assert cards.count() >= 5
+    # Icons come from the control plane (the page's policy allows no other site).
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#templates img')].slice(0, 3)"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
     # Typing filters as you type (HTMX), without a page load.
     page.get_by_label("Search templates").press_sequentially("wordp")
     expect(cards).to_have_count(1)

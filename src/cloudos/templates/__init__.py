@@ -7,7 +7,9 @@ This package never talks to Docker, the database or the web layer.
 
 from cloudos.templates.catalog import builtin_modifiers, catalog_dir, load_catalog_templates
 from cloudos.templates.compose import StackConfigRunner, compose_schema
+from cloudos.templates.icons import Icon
 from cloudos.templates.loader import (
+    icon_of,
     load_document,
     load_modifier,
     load_template,
@@ -43,6 +45,7 @@ __all__ = [
     "TEMPLATE_FORMAT",
     "AttachedModifier",
     "Change",
+    "Icon",
     "Modifier",
     "ModifierUse",
     "Parameter",
@@ -59,6 +62,7 @@ __all__ = [
     "compose_schema",
     "format_path",
     "generate_secret",
+    "icon_of",
     "load_catalog_templates",
     "load_document",
     "load_modifier",

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from cloudos.templates._yaml import parse_yaml
+from cloudos.templates.icons import Icon, is_remote_icon, read_icon
 from cloudos.templates.model import Modifier, Parameter, Template
 from cloudos.templates.problems import (
     Problem,
@@ -41,8 +42,8 @@ _M = TypeVar("_M", bound=BaseModel)
 
 
 def load_template(path: str | Path) -> Template:
-    """Load and check a template file."""
-    return template_from_text(_read(path), source=str(path))
+    """Load and check a template file, and the icon file it names beside it."""
+    return _with_icon(template_from_text(_read(path), source=str(path)), Path(path).parent)
 
 
 def template_from_text(text: str, *, source: str = "<string>") -> Template:
@@ -95,6 +96,22 @@ def modifier_from_dict(
 def source_map_of(model: Template | Modifier) -> SourceMap | None:
     """The source map a template or modifier was loaded with (if any)."""
     return model._source_map
+
+
+def icon_of(template: Template) -> Icon | None:
+    """The icon file of a template loaded from its folder (``None`` for none or a URL)."""
+    return template._icon
+
+
+def _with_icon(template: Template, folder: Path) -> Template:
+    """Read the icon file the template names; a problem points at its ``icon`` line."""
+    if template.icon is None or is_remote_icon(template.icon):
+        return template
+    try:
+        template._icon = read_icon(folder, template.icon)
+    except ValueError as err:
+        raise TemplateError([problem_at(str(err), ("icon",), template._source_map, None)]) from err
+    return template
 
 
 def _read(path: str | Path) -> str:
@@ -198,6 +215,7 @@ def _check_string(
 __all__ = [
     "ADDON_KEYS",
     "BUILTIN_NAMES",
+    "icon_of",
     "load_document",
     "load_modifier",
     "load_template",
@@ -216,4 +234,4 @@ def load_document(path: str | Path) -> Template | Modifier:
     kind = data.get("format") if isinstance(data, dict) else None
     if isinstance(kind, str) and kind.startswith("cloudos.modifier/"):
         return modifier_from_dict(data, source_map=source_map)
-    return template_from_dict(data, source_map=source_map)
+    return _with_icon(template_from_dict(data, source_map=source_map), Path(path).parent)

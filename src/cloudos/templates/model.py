@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
+from cloudos.templates.icons import Icon, icon_path_problem
 from cloudos.templates.problems import SourceMap
 
 TEMPLATE_FORMAT = "cloudos.template/v1"
@@ -156,7 +157,13 @@ class Template(_Strict):
     version: SemVer
     name: str = Field(min_length=1, max_length=100)
     description: Text | None = None
-    icon: str | None = None
+    icon: str | None = Field(
+        default=None,
+        description=(
+            "An image file in the template's folder (.svg, .png, .webp, .jpg/.jpeg; at most "
+            "256 KiB), e.g. icon.svg. An http(s) URL is accepted but never loaded."
+        ),
+    )
     vendor: str | None = None
     website: str | None = Field(default=None, pattern=r"^https?://")
     license: str | None = Field(default=None, pattern=_SPDX)
@@ -175,11 +182,20 @@ class Template(_Strict):
     secrets: dict[ComposeName, dict[str, Any]] = Field(default_factory=dict)
     _source_map: SourceMap | None = PrivateAttr(default=None)
     _compiled: Any = PrivateAttr(default=None)
+    _icon: Icon | None = PrivateAttr(default=None)
 
     @field_validator("parameters")
     @classmethod
     def _not_reserved(cls, value: dict[str, Parameter]) -> dict[str, Parameter]:
         return _check_reserved(value)
+
+    @field_validator("icon")
+    @classmethod
+    def _icon_in_folder(cls, value: str | None) -> str | None:
+        problem = icon_path_problem(value) if value is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _routes_name_services(self) -> Template:

@@ -61,7 +61,7 @@ from cloudos.store.models import (
     User,
     utcnow,
 )
-from cloudos.ui._pages import _audit, _catalog
+from cloudos.ui._pages import _audit, _catalog, icon_url
 from cloudos.ui._session import CurrentVisitor, Form, PageRoute, Visitor, fields_of, redirect
 from cloudos.ui._session import render as render_page
 from cloudos.web._apps_api import _urls
@@ -1012,12 +1012,11 @@ def portal(space: str, request: Request, visitor: CurrentVisitor) -> Response:
         tiles = []
         for app in apps:
             template = templates.get(app.template_id or "")
-            icon = template.icon if template is not None else None
             tiles.append(
                 {
                     "name": app.name,
                     "title": template.name if template is not None else app.template_id,
-                    "icon": icon if (icon or "").startswith("https://") else None,
+                    "icon": icon_url(template) if template is not None else None,
                     "status": app.status,
                     "url": next(iter(urls.get(app.id, [])), None),
                 }

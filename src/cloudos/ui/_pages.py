@@ -36,7 +36,7 @@ from cloudos.identity import (
 )
 from cloudos.spaces import create_space
 from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Membership, Space
-from cloudos.templates import Template
+from cloudos.templates import Template, icon_of
 from cloudos.templates.catalog import load_catalog_templates
 from cloudos.ui import _shapes as shapes
 from cloudos.ui import _usage as usage
@@ -384,7 +384,7 @@ def catalog(
             "name": template.name,
             "version": template.version,
             "vendor": template.vendor,
-            "icon": template.icon if (template.icon or "").startswith("https://") else None,
+            "icon": icon_url(template),
             "description": wizard.text_of(template.description),
             "categories": template.categories,
         }
@@ -393,6 +393,46 @@ def catalog(
     ]
     context = {"templates": shown, "q": q, "space": space, "total": len(_catalog())}
     return render(request, "catalog.html", context, visitor=visitor)
+
+
+# The icon's URL holds a hash of its bytes, so a browser may keep it for a year: a new
+# version of the file comes with a new URL.
+ICON_CACHE = "public, max-age=31536000, immutable"
+# An SVG is a document that can hold scripts: opened on its own it may run none of them.
+ICON_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+
+
+def icon_url(template: Template) -> str | None:
+    """Where the interface loads the template's icon (``None``: show the app's initial).
+
+    Only a file shipped in the template's folder has one: a remote URL is never loaded.
+    """
+    icon = icon_of(template)
+    return None if icon is None else f"/catalog/{template.id}/icon?v={icon.digest}"
+
+
+@router.get("/catalog/{template_id}/icon")
+def template_icon(template_id: str, request: Request, v: str | None = None) -> Response:
+    """A built-in template's icon file.
+
+    No session needed, like the interface's own files: the built-in catalog ships with
+    Cloud OS and is the same for everyone, and an image must load on the sign-in redirect
+    path and behind the space's domain alike.
+    """
+    icon = icon_of(_template(template_id))
+    if icon is None:
+        raise NotFound(f"template {template_id!r} has no icon file")
+    etag = f'"{icon.digest}"'
+    headers = {
+        # An old ``v`` must not pin today's bytes for a year: such a URL revalidates.
+        "Cache-Control": ICON_CACHE if v == icon.digest else "no-cache",
+        "ETag": etag,
+        "Content-Security-Policy": ICON_POLICY,
+        "X-Content-Type-Options": "nosniff",
+    }
+    if etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(icon.data, media_type=icon.media_type, headers=headers)
 
 
 def _install_spaces(session: Session, principal: Principal) -> list[str]:

@@ -14,6 +14,7 @@ def test_container_template() -> None:
     assert doc["id"] == "local.portainer.nginx"
     assert doc["version"] == "1.25.3"
     assert doc["icon"] == "https://example.com/nginx.png"
+    assert any(w.startswith("logo: kept as 'icon' but never loaded") for w in nginx.warnings)
     assert doc["parameters"] == {
         "mode": {"type": "enum", "label": "Mode", "choices": ["prod", "dev"], "default": "prod"},
         "admin_password": {

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cloudos.templates.icons import is_remote_icon
 from cloudos.templates.importers._common import (
     DEFAULT_VERSION,
     ImportResult,
@@ -35,6 +36,11 @@ from cloudos.templates.problems import DocPath
 
 ID_PREFIX = "local.portainer"
 _RESTART = {"always", "unless-stopped", "on-failure", "no"}
+# Cloud OS works with no internet: a vendor's logo URL is kept for reference only.
+_REMOTE_LOGO = (
+    "kept as 'icon' but never loaded (the interface shows the initial): save the image "
+    "beside template.yaml and name the file in 'icon'"
+)
 _INLINE_KEYS = ("stackFileContent", "stackfile_content", "compose")
 
 
@@ -69,7 +75,7 @@ def import_entry(entry: Any, *, source: str, index: int = 0) -> ImportResult:
         return failed(source, f"template-{index}", report)
     title = str(entry.get("title") or entry.get("name") or f"template-{index}")
     slug = slugify(title, fallback=f"template-{index}")
-    identity = _identity(entry, title, slug)
+    identity = _identity(entry, title, slug, report)
     kind = entry.get("type", 1)
     if kind in (2, 3, "2", "3"):
         return _stack(entry, source=source, slug=slug, identity=identity, report=report)
@@ -79,14 +85,17 @@ def import_entry(entry: Any, *, source: str, index: int = 0) -> ImportResult:
     return _container(entry, source=source, slug=slug, identity=identity, report=report)
 
 
-def _identity(entry: dict[str, Any], title: str, slug: str) -> dict[str, Any]:
+def _identity(entry: dict[str, Any], title: str, slug: str, report: Report) -> dict[str, Any]:
     out: dict[str, Any] = {"id": f"{ID_PREFIX}.{slug}", "name": title[:100]}
     description = entry.get("description")
     if isinstance(description, str) and description.strip():
         out["description"] = description.strip()
     logo = entry.get("logo")
-    if isinstance(logo, str) and logo:
+    if isinstance(logo, str) and is_remote_icon(logo):
         out["icon"] = logo
+        report.warn(("logo",), _REMOTE_LOGO)
+    elif logo:
+        report.warn(("logo",), f"dropped: {str(logo)[:80]!r} is not an image URL")
     categories = entry.get("categories")
     if isinstance(categories, list):
         out["categories"] = [slugify(str(c)) for c in categories if str(c).strip()]
