@@ -26,6 +26,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from cloudos.ui import compile_templates
 from cloudos.web import tune_garbage_collector
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the tests' seeding helper
@@ -95,6 +96,7 @@ def main() -> None:
         start = time.perf_counter()
         cloud = cloud_with_apps(Path(tmp), args.apps)
         print(f"setup: {args.apps} apps in {time.perf_counter() - start:.1f} s")
+        compile_templates()  # as `cloudos serve` does at start
         with TestClient(cloud.app, follow_redirects=False) as client:
             sign_in(client, ADMIN, ADMIN_PASSWORD)
             if args.profile:
