@@ -166,7 +166,7 @@ def run_server(settings: Settings) -> None:
     from cloudos.identity import ensure_first_admin
     from cloudos.store import open_database
     from cloudos.system import check_port_free, prepare_data_dir
-    from cloudos.ui import compile_templates
+    from cloudos.ui import warm_up
     from cloudos.web import create_app, tune_garbage_collector
     from cloudos.web._listen import listen_sockets
 
@@ -183,7 +183,7 @@ def run_server(settings: Settings) -> None:
         connect_engine=lambda: connect_engine(settings.docker_host),
     )
     sockets = listen_sockets(settings)
-    compile_templates()
+    warm_up()
     tune_garbage_collector()
     err_console.print(f"Cloud OS {__version__} serving on http://{settings.host}:{settings.port}")
     try:

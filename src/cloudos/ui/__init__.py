@@ -7,10 +7,9 @@ page and form also works without it. ``create_app`` includes :data:`router`.
 
 from cloudos.ui import _app_pages
 from cloudos.ui._admin_pages import router as admin_router
-from cloudos.ui._pages import router
-from cloudos.ui._session import compile_templates
+from cloudos.ui._pages import router, warm_up
 
 router.include_router(admin_router)
 router.include_router(_app_pages.router)
 
-__all__ = ["compile_templates", "router"]
+__all__ = ["router", "warm_up"]

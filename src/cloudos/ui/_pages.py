@@ -47,6 +47,7 @@ from cloudos.ui._session import (
     Form,
     PageRoute,
     Visitor,
+    compile_templates,
     fields_of,
     local_path,
     redirect,
@@ -350,6 +351,13 @@ def space_page(space: str, request: Request, visitor: CurrentVisitor) -> Respons
 def _catalog() -> dict[str, Template]:
     """The built-in templates (read once: they ship with this version)."""
     return dict(sorted(load_catalog_templates().items(), key=lambda item: item[1].name.lower()))
+
+
+def warm_up() -> None:
+    """Do at start what the first visitors would otherwise wait for: compile the page
+    templates (the dashboard's took about 150 ms) and read the catalog (about 100 ms)."""
+    compile_templates()
+    _catalog()
 
 
 def _template(template_id: str) -> Template:

@@ -46,8 +46,7 @@ PAGES = Jinja2Templates(
 
 
 def compile_templates() -> None:
-    """Compile every page template now, so no visitor's request pays for it (about
-    150 ms for the dashboard's on the first visit after a start)."""
+    """Compile every page template now, so no visitor's request pays for it."""
     for name in PAGES.env.list_templates(extensions=["html"]):
         PAGES.env.get_template(name)
 
