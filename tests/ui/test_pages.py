@@ -160,15 +160,17 @@ MAIN_PAGES = (
 )
 
 
-def _statements_per_page(cloud: Cloud, client: TestClient) -> dict[str, int]:
-    """How many SQL statements each main page runs (the second visit: nothing cached cold)."""
+def _statements_per_page(
+    cloud: Cloud, client: TestClient, pages: tuple[str, ...] = MAIN_PAGES
+) -> dict[str, int]:
+    """How many SQL statements each page runs (the second visit: nothing cached cold)."""
     counted: list[str] = []
 
     def count(conn: Any, cursor: Any, statement: str, *rest: Any) -> None:
         counted.append(statement)
 
     out = {}
-    for path in MAIN_PAGES:
+    for path in pages:
         assert client.get(path).status_code == 200, path
         event.listen(cloud.database.engine, "before_cursor_execute", count)
         try:
@@ -195,6 +197,33 @@ def test_pages_run_as_many_queries_with_a_thousand_apps_as_with_ten(
     dashboard = browser_client.get("/").text
     assert len(set(re.findall(r'href="/spaces/default/apps/(site-\d+)"', dashboard))) == 1000
     assert "site-0999" in browser_client.get("/spaces/default").text
+
+
+def _join_spaces(cloud: Cloud, names: range) -> None:
+    """Spaces s-NN with one app each, where 'dev' is a developer."""
+    with cloud.database.session() as session:
+        for n in names:
+            space = create_space(session, name=f"s-{n:02}")
+            session.add(App(space=space, name="app", stack=f"st-{n}", template_id="t.x"))
+            set_member(session, space, username="dev", role="developer", granted_by="owner")
+
+
+def test_a_members_pages_run_as_many_queries_in_twenty_spaces_as_in_two(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    # A member's role is looked up for every space a page lists: once, not per space.
+    with cloud.database.session() as session:
+        create_user(session, username="dev", password=PASSWORD)
+    _join_spaces(cloud, range(2))
+    sign_in(browser_client, "dev", PASSWORD)
+    pages = ("/", "/account", "/catalog/org.cloudos.static-website", "/spaces/s-01")
+    in_two = _statements_per_page(cloud, browser_client, pages)
+    _join_spaces(cloud, range(2, 20))
+    in_twenty = _statements_per_page(cloud, browser_client, pages)
+    assert in_twenty == in_two
+    wizard = browser_client.get("/catalog/org.cloudos.static-website").text
+    assert len(re.findall(r"<option(?: selected)?>s-\d+</option>", wizard)) == 20
+    assert browser_client.get("/account").text.count("developer") >= 20
 
 
 def test_the_dashboard_shows_recent_events_of_the_visitors_spaces_only(

@@ -30,6 +30,7 @@ from cloudos.identity._roles import (
     check_role,
     require_cluster_admin,
     role_in,
+    roles_by_space,
     visible_space_ids,
 )
 from cloudos.identity._signin import (
@@ -72,6 +73,7 @@ __all__ = [
     "remove_member",
     "require_cluster_admin",
     "role_in",
+    "roles_by_space",
     "second_factor_ok",
     "set_member",
     "set_password",

@@ -44,6 +44,7 @@ from cloudos.identity import (
     pending_invitations,
     remove_member,
     role_in,
+    roles_by_space,
     set_member,
     set_password,
     verify_password,
@@ -188,12 +189,9 @@ def _space_roles(session: Session, visitor: Visitor) -> list[tuple[str, str]]:
     query = select(Space).where(Space.removing.is_(False)).order_by(Space.name)
     if visible is not None:
         query = query.where(Space.id.in_(sorted(visible)))
-    out = []
-    for space in session.scalars(query):
-        role = role_in(session, visitor.principal, space)
-        if role is not None:
-            out.append((space.name, role))
-    return out
+    spaces = list(session.scalars(query))
+    roles = roles_by_space(session, visitor.principal, spaces)
+    return [(space.name, roles[space.id]) for space in spaces if space.id in roles]
 
 
 def _user(session: Session, visitor: Visitor) -> User:

@@ -32,10 +32,11 @@ from cloudos.identity import (
     end_session,
     members,
     role_in,
+    roles_by_space,
     visible_space_ids,
 )
 from cloudos.spaces import create_space
-from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Membership, Space
+from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Space
 from cloudos.templates import Template, icon_of
 from cloudos.templates.catalog import load_catalog_templates
 from cloudos.ui import _shapes as shapes
@@ -205,7 +206,7 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
         }
         for row in session.execute(event_query)
     ]
-    roles = _roles(session, principal)
+    roles = roles_by_space(session, principal, spaces)
     counts: dict[str, int] = {}
     for row in apps:
         counts[row.space] = counts.get(row.space, 0) + 1
@@ -215,7 +216,7 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
                 "name": space.name,
                 "domain": space.domain,
                 "apps": counts.get(space.name, 0),
-                "role": roles.get(space.id, "owner"),
+                "role": roles.get(space.id, "viewer"),
             }
             for space in spaces
         ],
@@ -251,16 +252,6 @@ def _app_row(app: Any, space: str) -> dict[str, Any]:
 
 # Listing pages read only these columns: a thousand ORM objects cost more than the page.
 _APP_COLUMNS = (App.name, App.template_id, App.status, App.status_reason, App.status_since)
-
-
-def _roles(session: Session, principal: Principal) -> dict[int, str]:
-    """The visitor's role by space id (cluster admins: owner everywhere, so empty)."""
-    if principal.is_admin:
-        return {}
-    rows = session.execute(
-        select(Membership.space_id, Membership.role).where(Membership.user_id == principal.user_id)
-    )
-    return dict(rows.all())
 
 
 @router.get("/ui/health")
@@ -449,11 +440,9 @@ def _install_spaces(session: Session, principal: Principal) -> list[str]:
     query = select(Space).where(Space.removing.is_(False)).order_by(Space.name)
     if visible is not None:
         query = query.where(Space.id.in_(sorted(visible)))
-    return [
-        space.name
-        for space in session.scalars(query)
-        if at_least(role_in(session, principal, space), "developer")
-    ]
+    spaces = list(session.scalars(query))
+    roles = roles_by_space(session, principal, spaces)
+    return [space.name for space in spaces if at_least(roles.get(space.id), "developer")]
 
 
 def _wizard_context(
