@@ -1,7 +1,8 @@
 """The web interface on the real swarm and router, in Debian's Chromium: sign in,
 create a space, install a PHP + MySQL app (the catalog's guestbook) in it through the
 wizard, watch it become running, open it through the router and sign the guestbook,
-open it again from the space's portal at the space's own domain, read its logs,
+open it again from the space's portal at the space's own domain, see the cluster's
+health and CPU/memory on the dashboard, read its logs,
 change a parameter, compare revisions, roll back, remove it."""
 
 from __future__ import annotations
@@ -160,8 +161,25 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     expect(portal.locator("li")).to_contain_text([marker])
     portal.close()
 
+    # The dashboard on the real cluster: the engine, the router and the space's MySQL
+    # server are healthy, this node is ready, and its CPU and memory are plotted.
+    page.goto(plane.url + "/")
+    health = page.locator("#health")
+    expect(health).to_contain_text("Docker engine: ok")
+    expect(health).to_contain_text("Router: ok")
+    expect(health).to_contain_text(re.compile(rf"mysql server \S*{SPACE}\S*: ok"))
+    expect(health.locator("td.good").first).to_have_text("ready")
+    usage = page.locator("#usage")
+    expect(usage).to_contain_text(re.compile(r"\d+\.\d %"))  # from the second reading on
+    expect(usage.locator("th").last).to_contain_text(re.compile(r"Last (?:[3-9]|\d{2,}) readings"))
+    points = usage.locator("polyline.cpu").get_attribute("points") or ""
+    assert len(points.split()) >= 3, points
+    expect(page.get_by_role("link", name="site", exact=True)).to_be_visible()
+    screenshot(page, "e2e-dashboard-running")
+
     # Its logs on the app page hold the visit just made (nginx's access log).
-    page.reload()
+    page.get_by_role("link", name="site", exact=True).click()
+    expect(page).to_have_url(f"{plane.url}/spaces/{SPACE}/apps/site")
     logs = page.locator("#logs")
     expect(logs).to_contain_text(f"visit={marker}", timeout=60_000)
     expect(logs).to_contain_text("web | ")
@@ -174,6 +192,7 @@ def test_install_open_log_update_rollback_and_remove_in_the_browser(
     assert answer.status == 200
     other.close()
     expect(logs).to_contain_text(f"visit={later}", timeout=60_000)
+    expect(page.locator("#stats polyline.cpu")).to_have_count(1, timeout=60_000)
     screenshot(page, "e2e-app-logs")
 
     # Change a parameter: a new revision, rolled out.

@@ -59,6 +59,7 @@ def test_sign_in_install_through_the_wizard_and_remove(server: str, page: Any) -
         "() => [...document.querySelectorAll('#templates img')].slice(0, 3)"
         ".every(img => img.complete && img.naturalWidth > 0)"
     )
+    screenshot(page, "catalog-all")
     # Typing filters as you type (HTMX), without a page load.
     page.get_by_label("Search templates").press_sequentially("wordp")
     expect(cards).to_have_count(1)
