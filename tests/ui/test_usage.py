@@ -142,10 +142,14 @@ def test_an_admin_sees_percent_memory_and_a_plot_after_two_polls(
     _proc(proc, user=150, idle=1050)
     second = browser_client.get("/ui/usage", params={"history": _history(first.text)})
     assert "25.0 %" in second.text
+    assert "Last 1 reading<" in second.text
     _proc(proc, user=250, idle=1150)
     third = browser_client.get("/ui/usage", params={"history": _history(second.text)}).text
     assert "50.0 %" in third
-    assert 'role="img" aria-label="CPU (solid) and memory (dashed) of node-1, last 2' in third
+    assert "Last 2 readings<" in third
+    assert (
+        'role="img" aria-label="CPU (solid) and memory (dashed) of node-1, last 2 readings' in third
+    )
     found = re.search(r'class="cpu"[^>]* points="([^"]+)"', third)
     assert found is not None, third
     assert len(found.group(1).split()) == 2
