@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from docker.errors import NotFound
 
 from cloudos.engine import INSTANCE_LABEL, NAMESPACE_LABEL, remove_stack
 from cloudos.engine import _stacks as stacks
@@ -37,12 +38,16 @@ class _Collection:
     def __init__(self, engine: FakeEngine, kind: str) -> None:
         self.engine, self.kind = engine, kind
 
-    def list(self, **_: Any) -> list[_Item]:
+    def list(self, **options: Any) -> list[_Item]:
         items = [
             _Item(self.engine, self.kind, name) for name in sorted(self.engine.objects[self.kind])
         ]
         if self.kind == "container":
             self.engine.objects["container"].clear()  # the late task's container exits
+            if items and not options.get("sparse"):
+                # As docker-py's full listing does: it inspects each container it
+                # listed, and one that exited in between is gone.
+                raise NotFound(f"No such container: {items[0].name}")
         return items
 
 
@@ -92,3 +97,11 @@ def test_a_volume_that_keeps_coming_back_is_reported_not_looped_on() -> None:
     with pytest.raises(EnvironmentProblem, match=f"{STACK}_data came back"):
         remove_stack(engine, name=STACK, instance="acme", volumes=True)  # type: ignore[arg-type]
     assert engine.removed.count(("volume", f"{STACK}_data")) == stacks._VOLUME_ROUNDS
+
+
+def test_containers_exiting_while_they_are_listed_are_waited_for_not_an_error() -> None:
+    engine = FakeEngine(comebacks=0)
+    engine.objects["container"] = {"task-1", "task-2"}
+    engine.services.list = lambda **_: []  # type: ignore[method-assign]  # already removed
+    assert remove_stack(engine, name=STACK, instance="acme") is False  # type: ignore[arg-type]
+    assert engine.objects["container"] == set()

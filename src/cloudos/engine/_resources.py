@@ -153,8 +153,12 @@ def service_stats(client: docker.DockerClient, *, service: str) -> dict[str, flo
     cpu = 0.0
     memory = 0.0
     limit = 0.0
+    # Sparse: the full listing inspects each container and fails as a whole when one
+    # of them exits in between (a task being replaced).
     for container in _call(
-        client.containers.list, filters={"label": f"com.docker.swarm.service.name={service}"}
+        client.containers.list,
+        sparse=True,
+        filters={"label": f"com.docker.swarm.service.name={service}"},
     ):
         try:
             stats = container.stats(stream=False)

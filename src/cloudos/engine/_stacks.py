@@ -231,7 +231,12 @@ def remove_stack(
 def _wait_for_containers_gone(
     client: docker.DockerClient, selector: dict[str, list[str]], deadline: float
 ) -> None:
-    while _call(client.containers.list, all=True, filters=selector) and time.monotonic() < deadline:
+    # Sparse: a full listing inspects each container, and one that goes away in between
+    # (which is what this waits for) fails the whole listing with "No such container".
+    while (
+        _call(client.containers.list, all=True, sparse=True, filters=selector)
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.5)
 
 
