@@ -100,9 +100,27 @@ def swarm(monkeypatch: pytest.MonkeyPatch) -> FakeSwarm:
     return fake
 
 
+class Clock:
+    """The reconciler's clock (monotonic seconds), moved by the test instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture
-def reconciler(manager: AppManager) -> Reconciler:
-    return Reconciler(manager=manager, connect_engine=lambda: object())  # type: ignore[arg-type,return-value]
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def reconciler(manager: AppManager, clock: Clock) -> Reconciler:
+    return Reconciler(manager=manager, connect_engine=lambda: object(), clock=clock)  # type: ignore[arg-type,return-value]
 
 
 def install(manager: AppManager, name: str, port: int = 8080) -> int:
@@ -177,7 +195,7 @@ def test_a_crash_mid_update_converges_and_keeps_one_stack(
 
 
 def test_one_failing_app_does_not_stop_the_others(
-    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
+    manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm, clock: Clock
 ) -> None:
     for number, name in enumerate(["alpha", "broken", "gamma"]):
         install(manager, name, port=8080 + number)
@@ -191,8 +209,10 @@ def test_one_failing_app_does_not_stop_the_others(
     broken = row(manager, "broken")
     assert broken.status == "failed"
     assert broken.status_reason == "deploying stack 't-default-broken' failed: image not found"
-    # It is retried each pass, and converges once the cause is gone.
+    # It is retried once its backoff has passed, and converges once the cause is gone.
     swarm.fail_deploy.clear()
+    assert reconciler.run_once().deferred == [Deploy(2, "t-default-broken", stopped=False)]
+    clock.advance(1)
     assert reconciler.run_once().actions == [Deploy(2, "t-default-broken", stopped=False)]
     assert row(manager, "broken").status == "running"
 

@@ -1,5 +1,6 @@
 """App instances, revisions, lifecycle, and the reconciler."""
 
+from cloudos.apps._faults import Fault, FaultLog
 from cloudos.apps._manager import APP_NAME, AppManager, TemplateRef, catalog_templates, stack_name
 from cloudos.apps._plan import (
     Action,
@@ -33,6 +34,8 @@ __all__ = [
     "BuiltStack",
     "Deploy",
     "DesiredApp",
+    "Fault",
+    "FaultLog",
     "PassReport",
     "ReconcileLoop",
     "Reconciler",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -27,11 +28,13 @@ from cloudos.addons import (
     provision,
     remove_server,
 )
+from cloudos.apps._faults import FaultLog
 from cloudos.apps._manager import AppManager
 from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan, derive_status, plan
 from cloudos.apps._router_sync import RouterSync
 from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import (
+    NetworkInUse,
     ObservedStack,
     deploy_stack,
     detect_engine,
@@ -65,13 +68,16 @@ class AddonNotReady(CloudOSError):
 
 
 SETTLE_INTERVAL = 0.25
+ROUTER_KEY = "router"
+ENGINE_KEY = "engine"
 
 
 @dataclass
 class PassReport:
     """What one pass did."""
 
-    actions: list[Action] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)  # tried in this pass
+    deferred: list[Action] = field(default_factory=list)  # failed before, waiting to retry
     errors: list[str] = field(default_factory=list)
     settling: bool = False  # an app is on its way somewhere: look again soon
 
@@ -87,8 +93,10 @@ class Reconciler:
         docker_host: str | None = None,
         router: RouterSync | None = None,
         addon_timeout: timedelta = ADDON_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.manager = manager
+        self.faults = FaultLog(clock)
         self.addon_timeout = addon_timeout
         self.router = router
         self.database = manager.database
@@ -107,26 +115,33 @@ class Reconciler:
         return self._client
 
     def run_once(self) -> PassReport:
-        """One full pass: observe, plan, act, record status."""
+        """One full pass: observe, plan, act, record status; each object on its own."""
         report = PassReport()
         try:
             everything = observe_stacks(self.client, instance=self.instance)
-            observed = {
-                name: stack
-                for name, stack in everything.items()
-                if stack.label(APP_LABEL) is not None
-            }
         except CloudOSError as err:
             self._client = None  # reconnect next time (e.g. the engine restarted)
             report.errors.append(str(err))
+            self.faults.failed(
+                ENGINE_KEY, kind="engine", name="Docker engine", space=None, error=str(err)
+            )
             log.warning("cannot observe the swarm: %s", err)
             return report
+        self.faults.succeeded(ENGINE_KEY)
+        observed = _apps_of(everything)
         with self.database.session() as session:
             desired = self._desired(session)
-        report.actions = plan(list(desired.values()), observed)
+        planned = plan(list(desired.values()), observed)
         self._everything = everything
         failed: set[int] = set()
-        for action in report.actions:
+        for action in planned:
+            key, target = _fault_key(action, desired)
+            if not self.faults.due(key, target):
+                report.deferred.append(action)
+                if not isinstance(action, RemoveOrphan):
+                    failed.add(action.app_id)  # its recorded failure stays its status
+                continue
+            report.actions.append(action)
             try:
                 self._execute(action)
             except AddonNotReady as err:
@@ -134,29 +149,53 @@ class Reconciler:
                 self._record_waiting(action.app_id, str(err))
                 failed.add(action.app_id)  # its status says what it waits for
                 report.settling = True
-            except CloudOSError as err:
-                report.errors.append(str(err))
-                log.warning("%s failed: %s", action, err)
+                self.faults.succeeded(key)
+            except Exception as err:  # one object's failure never stops the pass
+                message = _describe(err, action)
+                report.errors.append(message)
+                space, name = None, action.stack
                 if not isinstance(action, RemoveOrphan):
-                    self._record_failure(action.app_id, str(err))
+                    space, name = self._record_failure(action.app_id, message)
                     failed.add(action.app_id)
+                kind = "stack" if isinstance(action, RemoveOrphan) else "app"
+                fault = self.faults.failed(
+                    key, kind=kind, name=name, space=space, error=message, target=target
+                )
+                log.warning("%s failed (attempt %d): %s", action, fault.attempts, message)
+            else:
+                self.faults.succeeded(key)
         if report.actions:
-            everything = observe_stacks(self.client, instance=self.instance)
-            observed = {
-                name: stack
-                for name, stack in everything.items()
-                if stack.label(APP_LABEL) is not None
-            }
-        settling = self._record_status(desired, observed, failed=failed)
-        report.settling = settling or bool(report.actions)
-        self._finish_spaces()
-        if self.router is not None:
             try:
-                self.router.sync(self.client, everything)
-            except CloudOSError as err:
-                report.errors.append(f"router: {err}")
-                log.warning("router: %s", err)
+                everything = observe_stacks(self.client, instance=self.instance)
+                observed = _apps_of(everything)
+            except CloudOSError as err:  # the statuses below use the first look
+                log.warning("cannot observe the swarm again: %s", err)
+        settling = self._record_status(desired, observed, failed=failed)
+        report.settling = report.settling or settling or bool(report.actions)
+        # The router first: it leaves the networks of spaces being removed, which
+        # Swarm refuses to remove while it is attached.
+        self._sync_router(everything, report)
+        removing = self._finish_spaces(report)
+        live = {_fault_key(action, desired)[0] for action in planned}
+        live |= {f"space:{name}" for name in removing} | {ROUTER_KEY, ENGINE_KEY}
+        self.faults.forget(lambda key: key in live)  # converged or gone: nothing to report
         return report
+
+    def _sync_router(self, everything: dict[str, ObservedStack], report: PassReport) -> None:
+        """The router's step of the pass, retried with backoff when it fails."""
+        if self.router is None or not self.faults.due(ROUTER_KEY):
+            return
+        try:
+            self.router.sync(self.client, everything)
+        except Exception as err:  # the router's failure is the router's, not the pass's
+            message = _describe(err, "router sync")
+            report.errors.append(f"router: {message}")
+            fault = self.faults.failed(
+                ROUTER_KEY, kind="router", name="router", space=None, error=message
+            )
+            log.warning("router (attempt %d): %s", fault.attempts, message)
+        else:
+            self.faults.succeeded(ROUTER_KEY)
 
     # -- desired ----------------------------------------------------------------------
 
@@ -329,12 +368,16 @@ class Reconciler:
 
     # -- status -------------------------------------------------------------------------
 
-    def _record_failure(self, app_id: int, reason: str) -> None:
+    def _record_failure(self, app_id: int, reason: str) -> tuple[str | None, str]:
+        """Show the failure as the app's status; the app's space and name."""
         with self.database.session() as session:
-            app = session.get(App, app_id)
-            if app is not None and (app.status, app.status_reason) != ("failed", reason):
+            app = session.get(App, app_id, options=[selectinload(App.space)])
+            if app is None:
+                return None, f"app {app_id}"
+            if (app.status, app.status_reason) != ("failed", reason):
                 app.status, app.status_reason, app.status_since = "failed", reason, utcnow()
                 session.add(AppEvent(app=app, kind="failed", message=reason))
+            return app.space.name, f"{app.space.name}/{app.name}"
 
     def _record_status(
         self,
@@ -374,16 +417,71 @@ class Reconciler:
                     _transition(session, app, status.status, status.reason, now)
         return settling
 
-    def _finish_spaces(self) -> None:
+    def _finish_spaces(self, report: PassReport) -> list[str]:
+        """Remove the network of each space being removed whose apps are gone, then the
+        space; each space on its own. The names of the spaces still being removed."""
         with self.database.session() as session:
-            for space in session.scalars(select(Space).where(Space.removing)).all():
-                if session.scalar(select(App.id).where(App.space_id == space.id).limit(1)) is None:
-                    remove_network(
-                        self.client,
-                        name=network_name(self.instance, space.name),
-                        instance=self.instance,
-                    )
-                    session.delete(space)
+            removing = [
+                (space.id, space.name)
+                for space in session.scalars(select(Space).where(Space.removing))
+            ]
+            emptied = {
+                space_id
+                for space_id, _name in removing
+                if session.scalar(select(App.id).where(App.space_id == space_id).limit(1)) is None
+            }
+        left = [name for _id, name in removing]
+        for space_id, name in removing:
+            key = f"space:{name}"
+            if space_id not in emptied or not self.faults.due(key):
+                continue
+            try:
+                remove_network(
+                    self.client, name=network_name(self.instance, name), instance=self.instance
+                )
+                with self.database.session() as session:
+                    space = session.get(Space, space_id)
+                    if space is not None:
+                        session.delete(space)
+            except Exception as err:  # this space waits; the others go on
+                message = _describe(err, f"removing space {name}")
+                fault = self.faults.failed(
+                    key,
+                    kind="space",
+                    name=name,
+                    space=name,
+                    error=f"removing space {name!r}: {message}",
+                    transient=isinstance(err, NetworkInUse),
+                )
+                if fault.problem(self.faults.clock()):
+                    report.errors.append(fault.error)
+                log.info("space %s (attempt %d): %s", name, fault.attempts, message)
+            else:
+                self.faults.succeeded(key)
+                left.remove(name)
+                log.info("removed space %s", name)
+        return left
+
+
+def _apps_of(everything: dict[str, ObservedStack]) -> dict[str, ObservedStack]:
+    """The observed stacks that are apps' (not the router's or addon servers')."""
+    return {name: stack for name, stack in everything.items() if stack.label(APP_LABEL) is not None}
+
+
+def _fault_key(action: Action, desired: dict[int, DesiredApp]) -> tuple[str, str]:
+    """Which object an action is for, and what it should become (a new target retries at once)."""
+    if isinstance(action, RemoveOrphan):
+        return f"stack:{action.stack}", "removed"
+    want = desired.get(action.app_id)
+    return f"app:{action.app_id}", want.target if want is not None else ""
+
+
+def _describe(err: Exception, what: object) -> str:
+    """The message to show for a failure; a bug (not one of ours) is logged in full."""
+    if isinstance(err, CloudOSError):
+        return str(err)
+    log.error("%s failed unexpectedly", what, exc_info=err)
+    return f"internal error ({type(err).__name__}: {err}); see the control plane's log"
 
 
 def _transition(session: Session, app: App, status: str, reason: str | None, now: datetime) -> None:

@@ -14,6 +14,7 @@ from cloudos.engine._detect import (
 from cloudos.engine._exec import ExecResult, exec_in_service, exec_stream, service_health
 from cloudos.engine._observe import ObservedService, ObservedStack, observe_stacks
 from cloudos.engine._resources import (
+    NetworkInUse,
     ensure_network,
     ensure_secret,
     force_update,
@@ -45,6 +46,7 @@ __all__ = [
     "EngineInfo",
     "ExecResult",
     "IpvsSupport",
+    "NetworkInUse",
     "NodeInfo",
     "ObservedService",
     "ObservedStack",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -11,7 +12,7 @@ from typing import Any
 import docker
 from docker.errors import APIError, NotFound
 
-from cloudos.engine._stacks import INSTANCE_LABEL, _call, _ignore_missing
+from cloudos.engine._stacks import INSTANCE_LABEL, _call
 from cloudos.errors import EnvironmentProblem
 
 log = logging.getLogger(__name__)
@@ -43,14 +44,55 @@ def network_names(client: docker.DockerClient, *, instance: str) -> list[str]:
     )
 
 
+class NetworkInUse(EnvironmentProblem):
+    """A network cannot go yet: a service or task is still attached to it.
+
+    Usually short-lived: Swarm refuses to remove a network while a service's spec or
+    a task still uses it, so a service that has just left it (the router, updated
+    without it) holds it until its old task has stopped. Try again later.
+    """
+
+
+_IN_USE_BY = re.compile(r"in use by (service|task|container) (\S+)")
+
+
 def remove_network(client: docker.DockerClient, *, name: str, instance: str) -> None:
-    """Remove this cloud's network ``name`` if it exists (never someone else's)."""
+    """Remove this cloud's network ``name`` if it exists (never someone else's).
+
+    Raises :class:`NetworkInUse` while something is still attached to it.
+    """
     for network in _call(client.networks.list, names=[name]):
         if (
-            network.name == name
-            and (network.attrs.get("Labels") or {}).get(INSTANCE_LABEL) == instance
+            network.name != name
+            or (network.attrs.get("Labels") or {}).get(INSTANCE_LABEL) != instance
         ):
-            _ignore_missing(network.remove)
+            continue
+        try:
+            network.remove()
+        except NotFound:
+            pass
+        except APIError as err:
+            explanation = str(err.explanation or err)
+            if "in use" not in explanation:
+                raise EnvironmentProblem(f"could not remove network {name}: {explanation}") from err
+            raise NetworkInUse(
+                f"network {name} is still in use by {_user(client, explanation)}"
+            ) from err
+
+
+def _user(client: docker.DockerClient, explanation: str) -> str:
+    """Who holds a network, from the engine's refusal: a service by name when it can."""
+    found = _IN_USE_BY.search(explanation)
+    if found is None:
+        return "a service or container"
+    kind, ident = found.groups()
+    if kind == "service":
+        try:
+            service: Any = client.services.get(ident)  # type: ignore[no-untyped-call]
+            return f"service {service.name}"
+        except (NotFound, APIError):
+            pass
+    return f"{kind} {ident}"
 
 
 def ensure_secret(
@@ -193,6 +235,7 @@ def _cpu_percent(stats: dict[str, object]) -> float:
 
 
 __all__ = [
+    "NetworkInUse",
     "ensure_network",
     "ensure_secret",
     "force_update",
