@@ -29,8 +29,6 @@ from prometheus_client import (
     generate_latest,
 )
 from pydantic import BaseModel
-from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from cloudos import __version__
@@ -48,16 +46,9 @@ from cloudos.web._auth import (
     client_address,
     enforce,
 )
+from cloudos.web._health import install_health
 from cloudos.web._listen import RouterForwarded
 from cloudos.web._state import AppState, EngineConnector, app_state
-
-
-class Health(BaseModel):
-    """Answer of ``/healthz``."""
-
-    status: str
-    version: str
-    database: str
 
 
 class VersionInfo(BaseModel):
@@ -165,16 +156,7 @@ def create_app(
     _install_metrics(app, settings)
     _install_error_handlers(app)
 
-    @app.get("/healthz", response_model=Health, tags=["system"])
-    def healthz(response: Response) -> Health:
-        """200 when the control plane and its database answer, 503 otherwise."""
-        try:
-            with database.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
-        except SQLAlchemyError:
-            response.status_code = 503
-            return Health(status="unavailable", version=__version__, database="unreachable")
-        return Health(status="ok", version=__version__, database="ok")
+    install_health(app)
 
     system = APIRouter(prefix="/api/v1", tags=["system"])
 

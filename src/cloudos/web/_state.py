@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import docker
 from fastapi import Request
 
-from cloudos.apps import AppManager, ReconcileLoop
+from cloudos.apps import AppManager, FaultLog, ReconcileLoop
 from cloudos.settings import Settings
 from cloudos.store import Database
 
@@ -24,6 +24,11 @@ class AppState:
     connect_engine: EngineConnector
     apps: AppManager
     loop: ReconcileLoop | None
+
+    @property
+    def faults(self) -> FaultLog | None:
+        """What the reconciler could not do, per object (``None`` when it does not run here)."""
+        return self.loop.reconciler.faults if self.loop is not None else None
 
     def apps_wake(self) -> None:
         """Ask the reconciler for a pass now."""
