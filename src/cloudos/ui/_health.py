@@ -1,4 +1,5 @@
-"""The platform's health for the dashboard: engine, router, addon servers, nodes.
+"""The platform's health for the dashboard: engine, router, addon servers, the
+reconciler's failing objects, nodes.
 
 Read from the engine in one go (its version and swarm, then every service and task
 of this cloud: two list calls), whatever the number of apps; the dashboard loads it
@@ -35,18 +36,19 @@ class Health:
 
 
 def platform_health(state: AppState) -> Health:
-    """Engine, router and addon servers, each with a word on its state, and the nodes."""
+    """Engine, router, addon servers and the reconciler, each with a word on its state,
+    and the nodes."""
     instance = state.settings.instance_name
     try:
         client = state.connect_engine()
     except CloudOSError as err:
-        return Health([Check("Docker engine", False, str(err))], [])
+        return Health([Check("Docker engine", False, str(err)), *_reconciler_checks(state)], [])
     try:
         info = detect_engine(client)
         observed = observe_stacks(client, instance=instance)
         nodes = list_nodes(client)
     except CloudOSError as err:
-        return Health([Check("Docker engine", False, str(err))], [])
+        return Health([Check("Docker engine", False, str(err)), *_reconciler_checks(state)], [])
     finally:
         client.close()
     checks = [
@@ -65,7 +67,30 @@ def platform_health(state: AppState) -> Health:
             _stack_check(f"{row.kind} server {row.stack}", observed.get(row.stack))
             for row in servers
         )
-    return Health(checks, nodes)
+    return Health([*checks, *_reconciler_checks(state)], nodes)
+
+
+def _reconciler_checks(state: AppState) -> list[Check]:
+    """One line for the reconciler, then one for each object it cannot converge."""
+    faults = state.faults
+    if faults is None:
+        return []  # this control plane does not reconcile
+    problems = faults.problems()
+    if not problems:
+        return [Check("Reconciler", True, "every object converges")]
+    now = faults.clock()
+    return [
+        Check("Reconciler", False, f"{len(problems)} object(s) failing, retried with backoff"),
+        *(
+            Check(
+                fault.name if fault.kind in ("engine", "router") else f"{fault.kind} {fault.name}",
+                False,
+                f"{fault.error} (attempt {fault.attempts}, next in "
+                f"{max(fault.retry_at - now, 0.0):.0f} s)",
+            )
+            for fault in problems
+        ),
+    ]
 
 
 def _stack_check(name: str, stack: ObservedStack | None) -> Check:
