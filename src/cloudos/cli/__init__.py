@@ -17,6 +17,7 @@ from cloudos.cli import (
     addon,
     admin,
     audit,
+    health,
     images,
     member,
     route,
@@ -38,6 +39,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 system.register(app)
+health.register(app)
 app.add_typer(images.app, name="images")
 app.add_typer(admin.app, name="admin")
 _template_import.register(template.app)

@@ -259,6 +259,26 @@ class ApiClient:
         """``DELETE path``: the parsed JSON answer, or None for 204."""
         return self._request("DELETE", path, params=params)
 
+    def health(self) -> dict[str, Any]:
+        """``GET /healthz`` (beside the API): the platform's state and, with a token, the
+        failing objects the caller may see. A 503 is an answer too (``unavailable``)."""
+        try:
+            response = self._http.get(self.url + "/healthz")
+        except httpx.TransportError as err:
+            raise self._unreachable(err) from err
+        if response.is_error and response.status_code != 503:
+            raise CloudOSError(
+                f"{self.url}/healthz: HTTP {response.status_code}: {_detail(response)}"
+            )
+        try:
+            body: dict[str, Any] = response.json()
+        except ValueError as err:
+            raise CloudOSError(
+                f"{self.url}/healthz answered with something that is not JSON: "
+                "is it a Cloud OS control plane?"
+            ) from err
+        return body
+
     def stream_lines(
         self, path: str, *, params: Mapping[str, object] | None = None, follow: bool = False
     ) -> Iterator[str]:
