@@ -68,6 +68,9 @@ def test_remove_an_empty_space(database: Database) -> None:
         with pytest.raises(NotFound):
             remove_space(session, name="shop")
     assert ("shop", "shop.localhost", 0, True) in names(database)
+    # Until the reconciler has removed it, its name says why it is not free yet.
+    with database.session() as session, pytest.raises(Conflict, match="still being removed"):
+        create_space(session, name="shop")
 
 
 def test_remove_refuses_while_apps_remain_unless_forced(

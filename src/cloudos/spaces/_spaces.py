@@ -55,7 +55,13 @@ def create_space(session: Session, *, name: str, domain: str | None = None) -> S
     domain = (domain or f"{name}.localhost").lower().rstrip(".")
     if not DOMAIN.fullmatch(domain):
         raise InvalidInput(f"domain {domain!r} is not a valid domain name")
-    if session.scalar(select(Space).where(Space.name == name)) is not None:
+    same = session.scalar(select(Space).where(Space.name == name))
+    if same is not None and same.removing:
+        raise Conflict(
+            f"space {name!r} is still being removed: its name is free once its apps and "
+            "network are gone (`cloudos health` shows what it waits for)"
+        )
+    if same is not None:
         raise Conflict(f"space {name!r} already exists")
     if session.scalar(select(Space).where(Space.domain == domain)) is not None:
         raise Conflict(f"domain {domain!r} already belongs to another space")
