@@ -5,6 +5,12 @@ swarm (two API calls), plans with the pure :func:`plan`, executes each action, a
 records what it saw as each app's status. Each action commits on its own after its
 effect, so the process can be killed at any moment: the next pass sees the world as
 it is and finishes the job (see ``_plan``'s docstring for why that is safe).
+
+Each object is reconciled on its own (each app's action, the router, each space
+being removed): one that fails is recorded in :class:`FaultLog` and retried with
+backoff, reported on itself, and never stops the pass for the others. The router
+syncs before emptied spaces lose their networks, since Swarm refuses to remove a
+network the router is still attached to.
 """
 
 from __future__ import annotations
