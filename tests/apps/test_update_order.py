@@ -45,7 +45,7 @@ def test_a_host_port_makes_updates_stop_first_and_the_events_say_why(
     assert orders(manager) == {"update_config": "stop-first", "rollback_config": "stop-first"}
     note = (
         "service web publishes host port 20001: its updates stop the old task before "
-        "starting the new one (stop-first), as both cannot hold the port on one node"
+        "starting the new one (stop-first), as a new one could not be placed beside it"
     )
     assert events(manager) == [
         ("update-order", note),
@@ -69,18 +69,44 @@ def test_without_a_host_port_updates_stay_start_first(manager: AppManager) -> No
     assert [kind for kind, _ in events(manager)] == ["install"]
 
 
+HOST = [{"target": 80, "published": 81, "mode": "host"}]
+ONE_A_NODE = {"max_replicas_per_node": 1}
+
+
 @pytest.mark.parametrize(
-    ("ports", "deploy", "after"),
+    ("ports", "placement", "order", "after"),
     [
-        ([{"target": 80, "published": 81, "mode": "host"}], {"order": "start-first"}, "stop-first"),
-        ([{"target": 80, "published": 81, "mode": "host"}], {"order": "stop-first"}, "stop-first"),
-        (["81:80"], {"order": "start-first"}, "start-first"),
-        ([], {"order": "start-first"}, "start-first"),
+        (HOST, {}, "start-first", "stop-first"),
+        (HOST, {}, "stop-first", "stop-first"),
+        (["81:80"], {}, "start-first", "start-first"),
+        ([], {}, "start-first", "start-first"),
+        ([], ONE_A_NODE, "start-first", "stop-first"),
+        ([], {"constraints": ["node.role == worker"]}, "start-first", "start-first"),
     ],
-    ids=["host-start-first", "host-stop-first", "ingress", "no-ports"],
+    ids=["host", "host-already", "ingress", "no-ports", "one-a-node", "constraint-only"],
 )
-def test_the_order_decision(ports: list[Any], deploy: dict[str, str], after: str) -> None:
-    stack = {"services": {"web": {"ports": ports, "deploy": {"update_config": dict(deploy)}}}}
+def test_the_order_decision(
+    ports: list[Any], placement: dict[str, Any], order: str, after: str
+) -> None:
+    deploy = {"update_config": {"order": order}, "rollback_config": {"order": order}}
+    stack = {"services": {"web": {"ports": ports, "deploy": {**deploy, "placement": placement}}}}
     notes = placeable_update_order(stack)
-    assert stack["services"]["web"]["deploy"]["update_config"]["order"] == after
-    assert len(notes) == (1 if deploy["order"] != after else 0)
+    changed = stack["services"]["web"]["deploy"]
+    assert (changed["update_config"]["order"], changed["rollback_config"]["order"]) == (after,) * 2
+    assert len(notes) == (1 if order != after else 0)
+
+
+def test_each_service_gets_one_note_naming_its_ports() -> None:
+    def update() -> dict[str, Any]:
+        return {"update_config": {"order": "start-first"}}
+
+    stack = {
+        "services": {
+            "web": {"ports": [*HOST, "82:80", {**HOST[0], "published": 83}], "deploy": update()},
+            "db": {"deploy": {**update(), "placement": ONE_A_NODE}},
+        }
+    }
+    assert [note.split(":")[0] for note in placeable_update_order(stack)] == [
+        "service web publishes host port 81, 83",
+        "service db runs at most 1 task(s) a node",
+    ]

@@ -152,19 +152,30 @@ def build_stack(
 
 
 def placeable_update_order(stack: dict[str, Any]) -> list[str]:
-    """Make updates and rollbacks of services that publish host-mode ports stop-first.
+    """Make updates and rollbacks stop-first where a start-first one cannot be placed.
 
-    Two tasks cannot hold one host port on one node: a start-first update (the update
-    policy's default) waits forever for a node where the new task fits ("host-mode
-    port already in use"). Stop-first frees the port first, at the cost of a short
-    gap. Returns what was changed, in words, one line a service.
+    Two tasks cannot hold one host port on one node, nor run beside each other where
+    ``placement.max_replicas_per_node`` forbids it: a start-first update (the update
+    policy's default) then waits forever for a node where the new task fits ("no
+    suitable node (host-mode port already in use on 1 node)"). Stop-first frees the
+    place first, at the cost of a short gap. Whether a free node exists elsewhere
+    would depend on the cluster's size at deploy time, so the stack (and its hash)
+    does not: these services are always stop-first. Returns what was changed, in
+    words, one line a service.
     """
     host_ports: dict[str, list[str]] = {}
     for request in published_ports(stack):
         if request.mode == "host":
             host_ports.setdefault(request.service, []).append(request.text)
+    reasons: dict[str, str] = {}
+    for name, service in stack["services"].items():
+        placement = (service.get("deploy") or {}).get("placement") or {}
+        if name in host_ports:
+            reasons[name] = f"publishes host port {', '.join(host_ports[name])}"
+        elif placement.get("max_replicas_per_node"):
+            reasons[name] = f"runs at most {placement['max_replicas_per_node']} task(s) a node"
     notes = []
-    for name, ports in host_ports.items():
+    for name, reason in reasons.items():
         deploy = stack["services"][name].get("deploy")
         changed = [
             config
@@ -177,9 +188,8 @@ def placeable_update_order(stack: dict[str, Any]) -> list[str]:
             deploy[config]["order"] = "stop-first"
         if changed:
             notes.append(
-                f"service {name} publishes host port {', '.join(ports)}: its updates stop "
-                "the old task before starting the new one (stop-first), as both cannot "
-                "hold the port on one node"
+                f"service {name} {reason}: its updates stop the old task before starting "
+                "the new one (stop-first), as a new one could not be placed beside it"
             )
     return notes
 
