@@ -14,7 +14,22 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cloudos.spaces import DEFAULT_SPACE, set_ports
+from cloudos.store import Database
+
 Runner = Callable[..., subprocess.CompletedProcess[str]]
+
+# The end-to-end apps publish host ports (free_port() picks them); spaces allow none by
+# default, so tests whose subject is something else let the space ``default`` publish
+# these, as a cluster admin would (tests/spaces/test_policy_ports.py checks the rule).
+TEST_PORTS = "1-65535"
+
+
+def allow_test_ports(database: Database) -> Database:
+    """``database`` with the space ``default`` allowed host ports TEST_PORTS."""
+    with database.session() as session:
+        set_ports(session, name=DEFAULT_SPACE, ports=TEST_PORTS)
+    return database
 
 
 def free_port() -> int:

@@ -10,6 +10,7 @@ import pytest
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.store import Database, open_database
 from cloudos.vault import Vault
+from tests.helpers import allow_test_ports
 
 HELLO = (Path(__file__).parent.parent / "e2e" / "apps" / "hello.yaml").read_text()
 
@@ -21,8 +22,9 @@ def hello() -> TemplateRef:
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
-    """A migrated SQLite database (it holds the space ``default``)."""
-    database = open_database(f"sqlite:///{tmp_path / 'cloudos.db'}")
+    """A migrated SQLite database (it holds the space ``default``, whose apps may
+    publish host ports 1024-65535)."""
+    database = allow_test_ports(open_database(f"sqlite:///{tmp_path / 'cloudos.db'}"))
     yield database
     database.close()
 

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.errors import Conflict, InvalidInput, NotFound
-from cloudos.spaces import create_space
+from cloudos.spaces import create_space, set_ports
 from cloudos.store.models import App, AppEvent, AppRevision
 from cloudos.vault import Vault, is_encrypted
 from tests.apps.conftest import hello
@@ -130,9 +130,10 @@ def test_names_that_would_give_the_same_stack_conflict(manager: AppManager) -> N
     with manager.database.session() as session:
         create_space(session, name="shop")
         create_space(session, name="shop-eu")
-    manager.install(space="shop", name="eu-web", template=hello(), values={"http_port": 1})
+        set_ports(session, name="shop", ports="2000-2001")
+    manager.install(space="shop", name="eu-web", template=hello(), values={"http_port": 2000})
     with pytest.raises(Conflict, match="t-shop-eu-web"):
-        manager.install(space="shop-eu", name="web", template=hello(), values={"http_port": 2})
+        manager.install(space="shop-eu", name="web", template=hello(), values={"http_port": 2001})
     assert count(manager, App) == 1
 
 

@@ -21,6 +21,7 @@ from cloudos.engine import ObservedService, ObservedStack
 from cloudos.errors import EnvironmentProblem
 from cloudos.store.models import App, AppEvent
 from tests.apps.conftest import hello
+from tests.helpers import TEST_PORTS
 
 
 class Crash(BaseException):
@@ -260,10 +261,11 @@ def test_stop_start_and_remove_with_purge(
 def test_orphans_go_and_removed_spaces_are_finished(
     manager: AppManager, reconciler: Reconciler, swarm: FakeSwarm
 ) -> None:
-    from cloudos.spaces import create_space, remove_space
+    from cloudos.spaces import create_space, remove_space, set_ports
 
     with manager.database.session() as session:
         create_space(session, name="shop")
+        set_ports(session, name="shop", ports=TEST_PORTS)
     manager.install(space="shop", name="web", template=hello(), values={"http_port": 1})
     reconciler.run_once()
     assert swarm.networks == {"t-shop"}

@@ -19,8 +19,8 @@ GRANTS = {
 }
 
 
-def policy(*allow: str) -> dict[str, Any]:
-    return {"space": "acme", "allow": list(allow), "grants": GRANTS}
+def policy(*allow: str, ports: str | None = None) -> dict[str, Any]:
+    return {"space": "acme", "allow": list(allow), "ports": ports, "grants": GRANTS}
 
 
 def test_policy_without_flags_shows_every_grant(api: FakeApi) -> None:
@@ -41,8 +41,48 @@ def test_policy_allow_and_deny_change_the_list(api: FakeApi) -> None:
         api, "space", "policy", "acme", "--allow", "privileged", "--deny", "host_paths", "--json"
     )
     assert result.code == 0, result.stderr
-    assert api.body("PUT", "/spaces/acme/policy") == {"allow": ["capabilities", "privileged"]}
+    assert api.body("PUT", "/spaces/acme/policy") == {
+        "allow": ["capabilities", "privileged"],
+        "ports": None,
+    }
     assert '"privileged"' in result.stdout
+
+
+def test_policy_ports_sets_the_range_and_keeps_the_grants(api: FakeApi) -> None:
+    api.on("GET", "/spaces/acme/policy", (200, policy("host_paths")))
+    api.on("PUT", "/spaces/acme/policy", (200, policy("host_paths", ports="20000-20100")))
+    result = run(api, "space", "policy", "acme", "--ports", "20000-20100")
+    assert result.code == 0, result.stderr
+    assert api.body("PUT", "/spaces/acme/policy") == {
+        "allow": ["host_paths"],
+        "ports": "20000-20100",
+    }
+    assert result.stdout.splitlines()[-1].split()[:2] == ["ports", "20000-20100"]
+
+
+def test_policy_ports_none_takes_the_range_back(api: FakeApi) -> None:
+    api.on("GET", "/spaces/acme/policy", (200, policy(ports="20000-20100")))
+    api.on("PUT", "/spaces/acme/policy", (200, policy()))
+    assert run(api, "space", "policy", "acme", "--ports", "none").code == 0
+    assert api.body("PUT", "/spaces/acme/policy") == {"allow": [], "ports": None}
+
+
+def test_policy_grants_alone_keep_the_range(api: FakeApi) -> None:
+    api.on("GET", "/spaces/acme/policy", (200, policy(ports="20000-20100")))
+    api.on("PUT", "/spaces/acme/policy", (200, policy("privileged", ports="20000-20100")))
+    assert run(api, "space", "policy", "acme", "--allow", "privileged").code == 0
+    assert api.body("PUT", "/spaces/acme/policy") == {
+        "allow": ["privileged"],
+        "ports": "20000-20100",
+    }
+
+
+def test_policy_ports_that_do_not_read_are_one_clear_line(api: FakeApi) -> None:
+    api.on("GET", "/spaces/acme/policy", (200, policy()))
+    detail = "ports 'lots': give a port or a range of ports like 20000-20100"
+    api.on("PUT", "/spaces/acme/policy", (422, {"title": "t", "status": 422, "detail": detail}))
+    result = run(api, "space", "policy", "acme", "--ports", "lots")
+    assert (result.code, result.stderr) == (1, f"error: {detail}\n")
 
 
 def test_policy_refuses_unknown_grants_before_sending(api: FakeApi) -> None:

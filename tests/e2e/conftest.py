@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from cloudos.engine.images import build_images
-from tests.helpers import free_port, wait_for_http, wait_until
+from tests.helpers import TEST_PORTS, free_port, wait_for_http, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -86,7 +86,8 @@ class ControlPlane:
             text=True,
         )
         wait_for_http(f"{self.url}/healthz", timeout=60)
-        if not self.token:
+        fresh = not self.token
+        if fresh:
             token = subprocess.run(
                 [
                     sys.executable,
@@ -108,6 +109,11 @@ class ControlPlane:
             headers={"Authorization": f"Bearer {self.token}"},
             timeout=30,
         )
+        if fresh:  # the test apps publish host ports: the space default may (see helpers)
+            allowed = self.api.put(
+                "/spaces/default/policy", json={"allow": [], "ports": TEST_PORTS}
+            )
+            assert allowed.status_code == 200, allowed.text
 
     def kill(self) -> None:
         """``kill -9`` the control plane, as a crash would."""

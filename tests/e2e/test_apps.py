@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import ControlPlane
-from tests.helpers import free_port, wait_until
+from tests.helpers import TEST_PORTS, free_port, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -227,6 +227,9 @@ def test_spaces_keep_apps_apart(control_plane: ControlPlane) -> None:
     assert plane.api.post("/spaces", json={"name": "Bad Name"}).status_code == 422
     spaces = {s["name"]: s for s in plane.api.get("/spaces").json()}
     assert set(spaces) == {"default", "blue"}
+    # Its app publishes a host port, as those of default do (tests/helpers.py).
+    ports = plane.api.put("/spaces/blue/policy", json={"allow": [], "ports": TEST_PORTS})
+    assert ports.status_code == 200, ports.text
 
     for space, name in (("default", "one"), ("default", "two"), ("blue", "three")):
         response = plane.api.post(

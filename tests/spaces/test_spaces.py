@@ -6,9 +6,10 @@ import pytest
 
 from cloudos.apps import AppManager
 from cloudos.errors import Conflict, InvalidInput, NotFound
-from cloudos.spaces import create_space, get_space, list_spaces, remove_space
+from cloudos.spaces import create_space, get_space, list_spaces, remove_space, set_ports
 from cloudos.store import Database
 from tests.apps.conftest import hello
+from tests.helpers import TEST_PORTS
 
 
 def names(database: Database) -> list[tuple[str, str, int, bool]]:
@@ -78,6 +79,7 @@ def test_remove_refuses_while_apps_remain_unless_forced(
 ) -> None:
     with database.session() as session:
         create_space(session, name="shop")
+        set_ports(session, name="shop", ports=TEST_PORTS)
     for app in ("web", "db"):
         manager.install(space="shop", name=app, template=hello(), values={"http_port": 1})
     with database.session() as session, pytest.raises(Conflict, match=r"2 app\(s\) \(db, web\)"):

@@ -215,6 +215,32 @@ def test_a_cluster_admin_sets_quotas_and_policy(cloud: Cloud, browser_client: Te
     assert "of 2.0</dd>" in shown
 
 
+def test_a_cluster_admin_allows_host_ports_on_the_settings_page(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    csrf = sign_in(browser_client, ADMIN, ADMIN_PASSWORD)
+    bad = browser_client.post(
+        "/spaces/team/policy", data={"csrf_token": csrf, "host_paths": "true", "ports": "9-1"}
+    )
+    assert bad.status_code == 422
+    assert "ports &#39;9-1&#39;: ports go from 1 to 65535" in bad.text
+    assert 'value="9-1"' in bad.text  # what was typed stays in the field
+    ok = browser_client.post(
+        "/spaces/team/policy", data={"csrf_token": csrf, "ports": "20000-20100"}
+    )
+    assert ok.status_code == 303
+    with cloud.database.session() as session:
+        team = session.scalar(select(Space).where(Space.name == "team"))
+        assert team is not None
+        assert (team.policy, team.ports) == ([], "20000-20100")
+    assert 'value="20000-20100"' in browser_client.get("/spaces/team/settings").text
+    cleared = browser_client.post("/spaces/team/policy", data={"csrf_token": csrf, "ports": ""})
+    assert cleared.status_code == 303
+    with cloud.database.session() as session:
+        assert session.scalar(select(Space.ports).where(Space.name == "team")) is None
+
+
 def test_changes_without_the_csrf_token_are_refused(
     cloud: Cloud, browser_client: TestClient
 ) -> None:

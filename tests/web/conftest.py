@@ -12,6 +12,7 @@ from cloudos.identity import create_token, create_user
 from cloudos.settings import Settings
 from cloudos.store import Database, open_database
 from cloudos.web import create_app
+from tests.helpers import allow_test_ports
 
 
 class _NoEngine:
@@ -21,8 +22,8 @@ class _NoEngine:
 
 @pytest.fixture
 def database(tmp_path: Path) -> Iterator[Database]:
-    """A migrated SQLite database."""
-    database = open_database(f"sqlite:///{tmp_path / 'cloudos.db'}")
+    """A migrated SQLite database (space ``default`` may publish host ports)."""
+    database = allow_test_ports(open_database(f"sqlite:///{tmp_path / 'cloudos.db'}"))
     yield database
     database.close()
 

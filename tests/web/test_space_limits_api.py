@@ -94,12 +94,14 @@ def test_privileged_is_refused_until_an_admin_allows_it(
     read = acme.get("/api/v1/spaces/acme/policy", headers=member)
     assert read.status_code == 200
     assert read.json()["allow"] == []
+    assert read.json()["ports"] is None
     assert set(read.json()["grants"]) == {
         "privileged",
         "docker_socket",
         "host_paths",
         "host_network",
         "capabilities",
+        "foreign_secrets",
     }
     allowed = acme.put("/api/v1/spaces/acme/policy", json={"allow": ["privileged"]})
     assert allowed.json()["allow"] == ["privileged"]
@@ -232,3 +234,54 @@ def test_a_revision_made_before_usage_was_stored_is_counted_once(
     assert refused.json()["detail"] == (
         "space 'acme' would use 4.5 of its 4 CPUs (app blog asks for 3)"
     )
+
+
+def test_host_ports_are_refused_until_an_admin_allows_a_range(
+    acme: TestClient, member: dict[str, str]
+) -> None:
+    text = template({"ports": [{"target": 80, "published": 20005, "mode": "host"}]})
+    answer = install(acme, text)
+    assert answer.status_code == 403
+    assert answer.json()["detail"] == (
+        "service web: host port 20005 (services.web.ports[0]): space 'acme' may publish no "
+        "host ports (a cluster admin can allow a range: cloudos space policy acme --ports "
+        "FROM-TO)"
+    )
+    body = {"allow": [], "ports": "20000-20100"}
+    refused = acme.put("/api/v1/spaces/acme/policy", json=body, headers=member)
+    assert refused.status_code == 403
+    bad = acme.put("/api/v1/spaces/acme/policy", json={"allow": [], "ports": "20100-20000"})
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["detail"].startswith("ports '20100-20000': ports go from 1 to 65535")
+    assert acme.get("/api/v1/spaces/acme/policy").json()["ports"] is None  # nothing half-done
+    allowed = acme.put("/api/v1/spaces/acme/policy", json=body)
+    assert allowed.status_code == 200
+    assert allowed.json()["ports"] == "20000-20100"
+    assert acme.get("/api/v1/spaces/acme/policy", headers=member).json()["ports"] == "20000-20100"
+    assert install(acme, text).status_code == 201
+    outside = install(acme, template({"ports": ["21000:80"]}), name="other")
+    assert outside.status_code == 403
+    assert (
+        "host port 21000:80 (services.web.ports[0]) is outside the ports space 'acme' may "
+        "publish (20000-20100;" in outside.json()["detail"]
+    )
+    router = install(acme, template({"ports": ["80:80"]}), name="router")
+    assert router.status_code == 403
+    assert "is the router's own port 80: no app may publish it" in router.json()["detail"]
+    assert apps(acme) == ["web"]
+
+
+def test_another_spaces_secret_is_refused_through_the_api(acme: TestClient) -> None:
+    assert acme.post("/api/v1/spaces", json={"name": "shop"}).status_code == 201
+    other = "t-shop-blog_password_0123456789ab"
+    for secrets in (
+        {other: {"external": True}},
+        {"pw": {"external": True, "name": other}},
+        {"pw": {"external": {"name": other}}},
+    ):
+        uses = list(secrets)
+        answer = install(acme, template({"secrets": uses}, secrets=secrets))
+        assert answer.status_code == 403, answer.text
+        assert f"the secret {other}, which is not the app's own" in answer.json()["detail"]
+        assert "--allow foreign_secrets" in answer.json()["detail"]
+    assert apps(acme) == []

@@ -48,6 +48,7 @@ from cloudos.spaces import (
     get_space,
     network_name,
     space_policy,
+    space_ports,
     space_quota,
     stack_usage,
     total,
@@ -110,8 +111,11 @@ class AppManager:
         endpoint_mode: Callable[[], str],
         wake: Callable[[], None] = lambda: None,
         library: Mapping[str, Modifier] | None = None,
+        router_ports: Collection[int] = (80, 443),
     ) -> None:
+        """``router_ports``: host ports no app may publish (the router's own)."""
         self.database = database
+        self.router_ports = frozenset(router_ports)
         self.vault = vault
         self.instance = instance
         self._endpoint_mode = endpoint_mode
@@ -573,6 +577,8 @@ class AppManager:
         if not (dry_run and current is not None and built.spec_hash == current.spec_hash):
             deployed = self.build(app, current) if current is not None else None
             self._admit(session, app, built, current=deployed)
+            for note in built.notes:
+                _event(session, app, "update-order", note)
         draft.template_version = built.template.version
         draft.values = {
             key: self.vault.encrypt(str(value)) if key in built.secret_params else value
@@ -605,6 +611,9 @@ class AppManager:
             name=app.stack,
             platform_networks={network_name(self.instance, space.name)}
             | {link.network for link in links.values()},
+            ports=space_ports(space),
+            router_ports=self.router_ports,
+            also=built.reserved_labels,
         )
         quota = space_quota(space)
         if quota == Quota():

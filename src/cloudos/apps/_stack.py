@@ -17,6 +17,7 @@ from functools import lru_cache
 from typing import Any
 
 from cloudos.addons import Credentials, context_values, credential_files, credentials_env
+from cloudos.spaces import Finding, published_ports, reserved_labels
 from cloudos.templates import (
     AttachedModifier,
     Modifier,
@@ -71,6 +72,11 @@ class BuiltStack:
     secret_params: frozenset[str]
     template: Template
     document: Mapping[str, Any]  # the stack as data (what policy and quotas read)
+    # Labels in the platform's namespaces the template, its modifiers or values set
+    # (refused at admission; read before the platform adds its own).
+    reserved_labels: tuple[Finding, ...] = ()
+    # What the platform changed for the app to stay deployable, in words for its events.
+    notes: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=256)
@@ -105,6 +111,14 @@ def build_stack(
         library=library,
     )
     stack: dict[str, Any] = result.stack
+    platform_labels = {
+        "cloudos.app": inputs.app_name,
+        "cloudos.space": inputs.space_name,
+        "cloudos.template": template.id,
+        "cloudos.template-version": template.version,
+    }
+    refused_labels = tuple(reserved_labels(stack, platform=platform_labels))
+    notes = tuple(placeable_update_order(stack))
     _attach_networks(stack, inputs.space_network, {route.service for route in template.routes})
     secret_params = frozenset(
         name for name, param in template.parameters.items() if param.type in SECRET_TYPES
@@ -132,7 +146,52 @@ def build_stack(
         secret_params=secret_params,
         template=template,
         document=stack,
+        reserved_labels=refused_labels,
+        notes=notes,
     )
+
+
+def placeable_update_order(stack: dict[str, Any]) -> list[str]:
+    """Make updates and rollbacks stop-first where a start-first one cannot be placed.
+
+    Two tasks cannot hold one host port on one node, nor run beside each other where
+    ``placement.max_replicas_per_node`` forbids it: a start-first update (the update
+    policy's default) then waits forever for a node where the new task fits ("no
+    suitable node (host-mode port already in use on 1 node)"). Stop-first frees the
+    place first, at the cost of a short gap. Whether a free node exists elsewhere
+    would depend on the cluster's size at deploy time, so the stack (and its hash)
+    does not: these services are always stop-first. Returns what was changed, in
+    words, one line a service.
+    """
+    host_ports: dict[str, list[str]] = {}
+    for request in published_ports(stack):
+        if request.mode == "host":
+            host_ports.setdefault(request.service, []).append(request.text)
+    reasons: dict[str, str] = {}
+    for name, service in stack["services"].items():
+        placement = (service.get("deploy") or {}).get("placement") or {}
+        if name in host_ports:
+            reasons[name] = f"publishes host port {', '.join(host_ports[name])}"
+        elif placement.get("max_replicas_per_node"):
+            reasons[name] = f"runs at most {placement['max_replicas_per_node']} task(s) a node"
+    notes = []
+    for name, reason in reasons.items():
+        deploy = stack["services"][name].get("deploy")
+        changed = [
+            config
+            for config in ("update_config", "rollback_config")
+            if isinstance(deploy, dict)
+            and isinstance(deploy.get(config), dict)
+            and deploy[config].get("order") == "start-first"
+        ]
+        for config in changed:
+            deploy[config]["order"] = "stop-first"
+        if changed:
+            notes.append(
+                f"service {name} {reason}: its updates stop the old task before starting "
+                "the new one (stop-first), as a new one could not be placed beside it"
+            )
+    return notes
 
 
 def _attach_networks(stack: dict[str, Any], space_network: str, routed: set[str]) -> None:
@@ -236,4 +295,5 @@ __all__ = [
     "build_stack",
     "mask",
     "parse_template",
+    "placeable_update_order",
 ]

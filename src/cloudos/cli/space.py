@@ -86,6 +86,14 @@ def policy_command(
         list[str] | None,
         typer.Option("--deny", help="Take a grant back (repeatable); cluster admins only."),
     ] = None,
+    ports: Annotated[
+        str | None,
+        typer.Option(
+            "--ports",
+            help="The host ports its apps may publish, FROM-TO ('none': none); "
+            "cluster admins only.",
+        ),
+    ] = None,
     json_output: JsonFlag = False,
     url: UrlOption = None,
     token: TokenOption = None,
@@ -94,14 +102,17 @@ def policy_command(
     path = f"/spaces/{quote(name, safe='')}/policy"
     with open_client(ctx, url, token) as client:
         policy: dict[str, Any] = client.get(path)
-        if allow or deny:
+        if allow or deny or ports is not None:
             grants = policy["grants"]
             for grant in [*(allow or []), *(deny or [])]:
                 if grant not in grants:
                     known = ", ".join(grants)
                     raise InvalidInput(f"unknown grant {grant!r} (grants: {known})")
             wanted = (set(policy["allow"]) | set(allow or [])) - set(deny or [])
-            policy = client.put(path, {"allow": sorted(wanted)})
+            kept = policy.get("ports")
+            if ports is not None:  # the control plane says what is wrong with a range
+                kept = None if ports.strip().lower() in ("", "none") else ports
+            policy = client.put(path, {"allow": sorted(wanted), "ports": kept})
     if json_output:
         print_json(policy)
         return
@@ -109,8 +120,11 @@ def policy_command(
     print_table(
         ("GRANT", "ALLOWED", "WHAT"),
         [
-            (grant, "yes" if grant in allowed else "no", words)
-            for grant, words in policy["grants"].items()
+            *(
+                (grant, "yes" if grant in allowed else "no", words)
+                for grant, words in policy["grants"].items()
+            ),
+            ("ports", policy.get("ports") or "none", "host ports its apps may publish"),
         ],
     )
 

@@ -1,7 +1,24 @@
 """Tenants: spaces, what their apps may ask for (policy) and how much (quotas)."""
 
-from cloudos.spaces._limits import set_policy, set_quota, space_policy, space_quota
-from cloudos.spaces._policy import GRANTS, Finding, check_grants, check_policy, find_requests
+from cloudos.spaces._limits import (
+    set_policy,
+    set_ports,
+    set_quota,
+    space_policy,
+    space_ports,
+    space_quota,
+)
+from cloudos.spaces._policy import (
+    GRANTS,
+    Finding,
+    PortRange,
+    check_grants,
+    check_policy,
+    find_requests,
+    parse_port_range,
+    published_ports,
+    reserved_labels,
+)
 from cloudos.spaces._quota import (
     Quota,
     Usage,
@@ -27,6 +44,7 @@ __all__ = [
     "DEFAULT_SPACE",
     "GRANTS",
     "Finding",
+    "PortRange",
     "Quota",
     "SpaceView",
     "Usage",
@@ -41,11 +59,16 @@ __all__ = [
     "get_space",
     "list_spaces",
     "network_name",
+    "parse_port_range",
     "parse_size",
+    "published_ports",
     "remove_space",
+    "reserved_labels",
     "set_policy",
+    "set_ports",
     "set_quota",
     "space_policy",
+    "space_ports",
     "space_quota",
     "stack_usage",
     "total",

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy.orm import Session
 
 from cloudos.errors import InvalidInput
-from cloudos.spaces._policy import check_grants
+from cloudos.spaces._policy import PortRange, check_grants, parse_port_range
 from cloudos.spaces._quota import Quota
 from cloudos.spaces._spaces import get_space
 from cloudos.store.models import Space
@@ -24,6 +24,20 @@ def set_policy(session: Session, *, name: str, allow: Iterable[str]) -> list[str
     space = get_space(session, name)
     space.policy = check_grants(allow)
     return space_policy(space)
+
+
+def space_ports(space: Space) -> PortRange | None:
+    """The host ports ``space``'s apps may publish (None: none, the default)."""
+    return parse_port_range(space.ports) if space.ports else None
+
+
+def set_ports(session: Session, *, name: str, ports: str | None) -> PortRange | None:
+    """Replace the host ports space ``name`` may publish (None or "": none);
+    InvalidInput names a range that does not read."""
+    space = get_space(session, name)
+    found = parse_port_range(ports) if ports and ports.strip() else None
+    space.ports = None if found is None else f"{found.first}-{found.last}"
+    return found
 
 
 def space_quota(space: Space) -> Quota:
@@ -46,4 +60,4 @@ def set_quota(session: Session, *, name: str, quota: Quota) -> Quota:
     return space_quota(space)
 
 
-__all__ = ["set_policy", "set_quota", "space_policy", "space_quota"]
+__all__ = ["set_policy", "set_ports", "set_quota", "space_policy", "space_ports", "space_quota"]

@@ -3,9 +3,11 @@
 The check runs on the stack exactly as it will be deployed, after the template, its
 modifiers, the values and the platform's own additions, so no way of phrasing a
 request (a template field, a modifier, a parameter value) gets around it. Each
-request falls under one of five grants a cluster admin can allow per space; by
-default a space allows none. Which field falls under which grant, and why, is in
-docs/security.md ("Template policy").
+request falls under one of the grants a cluster admin can allow per space; by
+default a space allows none. Published host ports are allowed by a port range per
+space instead of a grant, and the router's own ports never. Some requests no grant
+allows (a platform label, a secret the stack does not declare). Which field falls
+under which grant, and why, is in docs/security.md ("Template policy").
 
 The walk reads every field that can reach outside the container's isolation and
 reports each as a ``Finding`` naming the service (or top-level object) and the path;
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,7 +33,13 @@ GRANTS: dict[str, str] = {
     "host_network": "the host's network, another container's network, or a network "
     "outside the space",
     "capabilities": "added Linux capabilities (cap_add)",
+    "foreign_secrets": "secrets and configs that are not the app's own (another app's, "
+    "another space's or the platform's, named outside <stack>_...)",
 }
+# Labels the platform sets and reads (ownership, space, spec hash): a template's own
+# would pass for the platform's, so they are refused, not dropped.
+RESERVED_LABEL_PREFIXES = ("io.cloudos.", "cloudos.")
+NEVER = ""  # the grant of a Finding no grant allows
 
 # /var/run is a symlink to /run on every current distribution: both spellings count.
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
@@ -50,6 +58,8 @@ class Finding:
 
     def message(self, space: str) -> str:
         """The refusal, naming the object, the field and how an admin allows it."""
+        if self.grant == NEVER:
+            return f"{self.owner}: {self.what} ({self.path}) is refused in every space"
         return (
             f"{self.owner}: {self.what} ({self.path}) is not allowed in space {space!r} "
             f"(a cluster admin can allow it: cloudos space policy {space} "
@@ -79,25 +89,16 @@ def find_requests(
     """
     own = _Own(prefix=f"{name}_" if name else None, networks=frozenset(platform_networks))
     services: Mapping[str, Any] = stack.get("services") or {}
-    networks: Mapping[str, Any] = stack.get("networks") or {}
     volumes: Mapping[str, Any] = stack.get("volumes") or {}
     findings: list[Finding] = []
     for key, service in services.items():
         if isinstance(service, Mapping):
-            findings.extend(_service(str(key), service, set(services), networks, own))
+            findings.extend(_service(str(key), service, stack, own))
     for key, volume in volumes.items():
         findings.extend(_volume(str(key), volume, own))
-    for kind in ("configs", "secrets"):
+    for kind in _SHARED_OBJECTS:
         for key, item in (stack.get(kind) or {}).items():
-            if isinstance(item, Mapping) and item.get("file") is not None:
-                findings.append(
-                    Finding(
-                        "host_paths",
-                        f"{kind[:-1]} {key}",
-                        f"{kind}.{key}.file",
-                        f"the file {item['file']} read from the control plane's disk",
-                    )
-                )
+            findings.extend(_shared_object(kind, str(key), item, own))
     return findings
 
 
@@ -108,16 +109,154 @@ def check_policy(
     allowed: Iterable[str],
     name: str = "",
     platform_networks: Iterable[str] = (),
+    ports: PortRange | None = None,
+    router_ports: Collection[int] = (),
+    also: Iterable[Finding] = (),
 ) -> None:
-    """Raise Forbidden listing every request of ``stack`` that ``space`` does not allow."""
+    """Raise Forbidden listing every request of ``stack`` that ``space`` does not allow.
+
+    ``ports`` is the range of host ports the space may publish (None: none);
+    ``router_ports`` are never allowed. ``also``: findings made elsewhere (the
+    template's reserved labels, read before the platform adds its own).
+    """
     allow = set(allowed)
-    refused = [
-        finding
-        for finding in find_requests(stack, name=name, platform_networks=platform_networks)
-        if finding.grant not in allow
-    ]
+    findings = [*also, *find_requests(stack, name=name, platform_networks=platform_networks)]
+    refused = [finding.message(space) for finding in findings if finding.grant not in allow]
+    for request in published_ports(stack):
+        refused.extend(request.refusals(space, ports, frozenset(router_ports)))
     if refused:
-        raise Forbidden("; ".join(finding.message(space) for finding in refused))
+        raise Forbidden("; ".join(refused))
+
+
+@dataclass(frozen=True, order=True)
+class PortRange:
+    """Host ports ``first`` to ``last``, both included."""
+
+    first: int
+    last: int
+
+    def __str__(self) -> str:
+        return str(self.first) if self.first == self.last else f"{self.first}-{self.last}"
+
+    def covers(self, other: PortRange) -> bool:
+        """Whether every port of ``other`` is in this range."""
+        return self.first <= other.first and other.last <= self.last
+
+
+def parse_port_range(text: str, *, what: str = "ports") -> PortRange:
+    """``8080`` or ``20000-20100`` as a PortRange; InvalidInput names ``what`` and why."""
+    first, dash, last = str(text).strip().partition("-")
+    try:
+        found = PortRange(int(first), int(last) if dash else int(first))
+    except ValueError:
+        raise InvalidInput(
+            f"{what} {text!r}: give a port or a range of ports like 20000-20100"
+        ) from None
+    if not 1 <= found.first <= found.last <= 65535:
+        raise InvalidInput(
+            f"{what} {text!r}: ports go from 1 to 65535, the first no higher than the last"
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class PortRequest:
+    """A port a service publishes on the hosts: ``ports`` None when the engine picks it
+    (or the entry cannot be read), ``mode`` ingress or host."""
+
+    service: str
+    path: str
+    ports: PortRange | None
+    mode: str
+    text: str  # the entry as written
+
+    def refusals(self, space: str, allowed: PortRange | None, router: frozenset[int]) -> list[str]:
+        """Why ``space`` may not publish it ([] when it may)."""
+        where = f"service {self.service}: host port {self.text} ({self.path})"
+        if self.ports is None:
+            within = f"within {allowed}" if allowed else "in a range a cluster admin allows"
+            return [f"{where} lets the engine pick the port: publish a fixed port {within}"]
+        clash = sorted(port for port in router if self.ports.first <= port <= self.ports.last)
+        if clash:
+            return [f"{where} is the router's own port {clash[0]}: no app may publish it"]
+        if allowed is None:
+            return [
+                f"{where}: space {space!r} may publish no host ports (a cluster admin can "
+                f"allow a range: cloudos space policy {space} --ports FROM-TO)"
+            ]
+        if not allowed.covers(self.ports):
+            return [
+                f"{where} is outside the ports space {space!r} may publish ({allowed}; a "
+                f"cluster admin can change it: cloudos space policy {space} --ports FROM-TO)"
+            ]
+        return []
+
+
+def published_ports(stack: Mapping[str, Any]) -> list[PortRequest]:
+    """Every port the stack's services publish on the hosts, in document order."""
+    found: list[PortRequest] = []
+    for service, spec in (stack.get("services") or {}).items():
+        if not isinstance(spec, Mapping):
+            continue
+        for index, entry in enumerate(spec.get("ports") or []):
+            path = f"services.{service}.ports[{index}]"
+            found.append(_port_request(str(service), path, entry))
+    return found
+
+
+def _port_request(service: str, path: str, entry: Any) -> PortRequest:
+    if isinstance(entry, Mapping):  # long syntax: {target, published, mode, protocol}
+        published = entry.get("published")
+        mode = str(entry.get("mode") or "ingress")
+        text = "(none)" if published is None else str(published)
+    else:  # short syntax: [host_ip:][published:]target[/protocol], swarm mode ingress
+        parts = str(entry).partition("/")[0].rsplit(":", 2)
+        published = parts[-2] if len(parts) > 1 else None
+        mode, text = "ingress", str(entry)
+    ports = None
+    if published is not None and str(published).strip():
+        try:
+            ports = parse_port_range(str(published))
+        except InvalidInput:
+            ports = None
+    return PortRequest(service, path, ports, mode, text)
+
+
+def reserved_labels(
+    stack: Mapping[str, Any], *, platform: Mapping[str, str] | None = None
+) -> list[Finding]:
+    """Every label of ``stack`` in the platform's namespaces (``io.cloudos.*``,
+    ``cloudos.*``), however spelled (a mapping or a list of ``key=value``), except
+    those ``platform`` sets, with the value it sets."""
+    mine = platform or {}
+    found: list[Finding] = []
+
+    def check(owner: str, path: str, labels: Any) -> None:
+        pairs = (
+            [(str(key), str(value)) for key, value in labels.items()]
+            if isinstance(labels, Mapping)
+            else [tuple(str(item).partition("=")[::2]) for item in labels]
+            if isinstance(labels, list)
+            else []
+        )
+        for key, value in pairs:
+            # A list's "key=value" is a mapping's key once a value fills it in.
+            name = key.partition("=")[0].strip()
+            if name.lower().startswith(RESERVED_LABEL_PREFIXES) and mine.get(key) != value:
+                what = f"the label {name}, which is reserved for the platform"
+                found.append(Finding(NEVER, owner, path, what))
+
+    for key, service in (stack.get("services") or {}).items():
+        if isinstance(service, Mapping):
+            check(f"service {key}", f"services.{key}.labels", service.get("labels"))
+            deploy = service.get("deploy")
+            if isinstance(deploy, Mapping):
+                check(f"service {key}", f"services.{key}.deploy.labels", deploy.get("labels"))
+    for kind in ("networks", "volumes", *_SHARED_OBJECTS):
+        for key, item in (stack.get(kind) or {}).items():
+            if isinstance(item, Mapping):
+                check(f"{kind[:-1]} {key}", f"{kind}.{key}.labels", item.get("labels"))
+    return found
 
 
 @dataclass(frozen=True)
@@ -132,14 +271,12 @@ class _Own:
 
 
 def _service(
-    name: str,
-    service: Mapping[str, Any],
-    siblings: set[str],
-    networks: Mapping[str, Any],
-    own: _Own,
+    name: str, service: Mapping[str, Any], stack: Mapping[str, Any], own: _Own
 ) -> Iterator[Finding]:
     owner = f"service {name}"
     base = f"services.{name}"
+    siblings = set(stack.get("services") or {})
+    networks: Mapping[str, Any] = stack.get("networks") or {}
 
     def found(grant: str, field: str, what: str) -> Finding:
         return Finding(grant, owner, f"{base}.{field}", what)
@@ -187,8 +324,16 @@ def _service(
             yield found("docker_socket", field, _path_words(source, "mounted"))
         else:
             yield found("host_paths", field, _path_words(source, "mounted"))
+    for kind in _SHARED_OBJECTS:
+        declared = stack.get(kind) or {}
+        for index, entry in enumerate(service.get(kind) or []):
+            source = str(entry.get("source") if isinstance(entry, Mapping) else entry)
+            if source not in declared:
+                what = f"the {kind[:-1]} {source}, which the stack does not declare"
+                yield found(NEVER, f"{kind}[{index}]", what)
 
 
+_SHARED_OBJECTS = ("configs", "secrets")
 _NAMESPACES = {"pid": "process namespace", "ipc": "IPC namespace"}
 
 
@@ -235,6 +380,21 @@ def _network(key: str, networks: Mapping[str, Any], own: _Own) -> str | None:
     if name is not None and not own.owns(name):
         return f"the network {name}, which is outside the space"
     return None
+
+
+def _shared_object(kind: str, key: str, item: Any, own: _Own) -> Iterator[Finding]:
+    """A top-level config or secret: the app's own (``<stack>_...``, the platform's
+    attached ones included), unless foreign_secrets; read from a file, host_paths."""
+    if not isinstance(item, Mapping):
+        return
+    owner = f"{kind[:-1]} {key}"
+    if item.get("file") is not None:
+        what = f"the file {item['file']} read from the control plane's disk"
+        yield Finding("host_paths", owner, f"{kind}.{key}.file", what)
+    name = _named(key, item)
+    if name is not None and not (own.prefix is not None and name.startswith(own.prefix)):
+        what = f"the {kind[:-1]} {name}, which is not the app's own"
+        yield Finding("foreign_secrets", owner, f"{kind}.{key}", what)
 
 
 def _volume(key: str, volume: Any, own: _Own) -> Iterator[Finding]:
@@ -322,4 +482,17 @@ def _truthy(value: object) -> bool:
     return bool(value)
 
 
-__all__ = ["DOCKER_SOCKETS", "GRANTS", "Finding", "check_grants", "check_policy", "find_requests"]
+__all__ = [
+    "DOCKER_SOCKETS",
+    "GRANTS",
+    "RESERVED_LABEL_PREFIXES",
+    "Finding",
+    "PortRange",
+    "PortRequest",
+    "check_grants",
+    "check_policy",
+    "find_requests",
+    "parse_port_range",
+    "published_ports",
+    "reserved_labels",
+]

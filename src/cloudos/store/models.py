@@ -211,6 +211,8 @@ class Space(Base):
     # What apps of this space may ask for beyond the safe default (see docs/security.md),
     # and its quotas (None: no limit).
     policy: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # The host ports its apps may publish, "FROM-TO" (None: none).
+    ports: Mapped[str | None] = mapped_column(String(16), default=None)
     max_apps: Mapped[int | None] = mapped_column(Integer, default=None)
     max_cpus: Mapped[float | None] = mapped_column(Float, default=None)
     max_memory: Mapped[int | None] = mapped_column(BigInteger, default=None)

@@ -50,7 +50,16 @@ from cloudos.identity import (
     verify_password,
     visible_space_ids,
 )
-from cloudos.spaces import GRANTS, Quota, parse_size, set_policy, set_quota, space_policy
+from cloudos.spaces import (
+    GRANTS,
+    Quota,
+    parse_size,
+    set_policy,
+    set_ports,
+    set_quota,
+    space_policy,
+    space_ports,
+)
 from cloudos.spaces import space_quota as quota_of
 from cloudos.store.models import (
     ApiToken,
@@ -399,6 +408,7 @@ def _settings(
                 **usage,
             },
             "policy": space_policy(found),
+            "ports": str(space_ports(found) or ""),
             "grants": GRANTS,
             "domains": [
                 {"name": row.name, "tls": row.tls, "created_at": row.created_at}
@@ -578,8 +588,10 @@ def policy_set(space: str, request: Request, visitor: CurrentVisitor, form: Form
     _guard(request, visitor, space=space, needed="viewer", action="policy_set")
     _admin_only(request, visitor, action="policy_set", what="change a space's policy")
     allow = [key for key, value in form.multi_items() if key in GRANTS and value == "true"]
+    sent = fields_of(form)
 
     def work(session: Session, found: Space, mine: str) -> object:
+        set_ports(session, name=found.name, ports=sent.get("ports"))
         return set_policy(session, name=found.name, allow=allow)
 
     _, page = _settings_change(
@@ -589,7 +601,7 @@ def policy_set(space: str, request: Request, visitor: CurrentVisitor, form: Form
         needed="viewer",
         action="policy_set",
         field="policy",
-        sent={},
+        sent={"ports": sent.get("ports", "")},
         work=work,
     )
     return page or redirect(request, f"/spaces/{space}/settings")

@@ -82,6 +82,7 @@ def create_app(
         instance=settings.instance_name,
         endpoint_mode=lambda: _endpoint_mode(settings),
         wake=lambda: loop.wake() if loop is not None else None,
+        router_ports={80, 443, settings.http_port, settings.https_port},
     )
     if reconcile:
         router = None

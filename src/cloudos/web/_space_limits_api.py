@@ -11,12 +11,15 @@ from pydantic import BaseModel, Field
 
 from cloudos.spaces import (
     GRANTS,
+    PortRange,
     Quota,
     get_space,
     parse_size,
     set_policy,
+    set_ports,
     set_quota,
     space_policy,
+    space_ports,
     space_quota,
 )
 from cloudos.web._app import CurrentPrincipal, app_state
@@ -25,9 +28,11 @@ router = APIRouter(prefix="/api/v1", tags=["spaces"])
 
 
 class PolicyIn(BaseModel):
-    """The grants a space allows (replaces the current list; [] allows none)."""
+    """The grants a space allows and the host ports it may publish (replaces both;
+    [] and null allow none)."""
 
     allow: list[str]
+    ports: str | None = Field(default=None, description="host ports, FROM-TO (null: none)")
 
 
 class PolicyOut(BaseModel):
@@ -35,6 +40,7 @@ class PolicyOut(BaseModel):
 
     space: str
     allow: list[str]
+    ports: str | None = Field(description="the host ports its apps may publish (null: none)")
     grants: dict[str, str] = Field(description="every grant there is, with what it allows")
 
 
@@ -73,7 +79,7 @@ def policy(space: str, request: Request, principal: CurrentPrincipal) -> PolicyO
     """The grants the space allows."""
     with app_state(request).database.session() as session:
         found = get_space(session, space)
-        return PolicyOut(space=found.name, allow=space_policy(found), grants=GRANTS)
+        return _policy_out(found.name, space_policy(found), space_ports(found))
 
 
 @router.put("/spaces/{space}/policy", response_model=PolicyOut)
@@ -84,7 +90,14 @@ def policy_set(
     change of each app, running apps are left as they are."""
     with app_state(request).database.session() as session:
         allowed = set_policy(session, name=space, allow=body.allow)
-    return PolicyOut(space=space, allow=allowed, grants=GRANTS)
+        ports = set_ports(session, name=space, ports=body.ports)
+    return _policy_out(space, allowed, ports)
+
+
+def _policy_out(space: str, allowed: list[str], ports: PortRange | None) -> PolicyOut:
+    return PolicyOut(
+        space=space, allow=allowed, ports=None if ports is None else str(ports), grants=GRANTS
+    )
 
 
 @router.get("/spaces/{space}/quota", response_model=QuotaOut)
