@@ -34,6 +34,7 @@ from cloudos.errors import CloudOSError
 from cloudos.router import (
     ADMIN_DIR,
     CONTROL_SOCKET,
+    Platform,
     RouterAdmin,
     RouterStackSpec,
     Upstream,
@@ -65,6 +66,7 @@ class RouterSettings:
     acme_email: str | None
     acme_ca_root: Path | None
     docker_host: str | None
+    platform: Platform  # the control plane's one host, and the names no space may take
 
     @property
     def stack(self) -> str:
@@ -104,7 +106,11 @@ class RouterSync:
         """One step: deploy the router stack if its spec changed, then its configuration."""
         with self.database.session() as session:
             table = route_table(
-                session, instance=self.settings.instance, vault=self.vault, portals=True
+                session,
+                instance=self.settings.instance,
+                vault=self.vault,
+                portals=True,
+                platform=self.settings.platform,
             )
             spaces = [
                 network_name(self.settings.instance, space.name)
