@@ -34,6 +34,7 @@ from cloudos.errors import CloudOSError
 from cloudos.router import (
     ADMIN_DIR,
     CONTROL_SOCKET,
+    PLATFORM_SPACE,
     Platform,
     RouterAdmin,
     RouterStackSpec,
@@ -116,7 +117,8 @@ class RouterSync:
                 network_name(self.settings.instance, space.name)
                 for space in session.scalars(select(Space).where(Space.removing.is_(False)))
             ]
-        if not table.routes and not table.redirects and self.settings.stack not in observed:
+        spaces_served = [r for r in table.routes if r.space != PLATFORM_SPACE] or table.redirects
+        if not spaces_served and self.settings.stack not in observed:
             return  # nothing to serve yet (not even a space's portal): no router needed
         needed = {
             route.upstream.network for route in table.routes if isinstance(route.upstream, Upstream)
