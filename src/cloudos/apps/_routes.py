@@ -418,7 +418,8 @@ def route_table(
     that domain's root (what the user routes there comes first).
 
     A stored claim today's rules refuse (made before a rule existed, or the platform
-    host moved onto it) is left out with a warning, never served."""
+    host moved onto it) is left out with a warning, never served. ``without`` leaves
+    out the own domain of the space with that id (a new space being checked)."""
     table = RouteTable(platform=platform)
     spaces = {space.id: space for space in session.scalars(select(Space).order_by(Space.id))}
     for space in spaces.values():
