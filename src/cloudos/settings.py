@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloudos.errors import InvalidInput
+from cloudos.router._platform import DEFAULT_PLATFORM_HOST, Platform
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 
@@ -64,6 +65,11 @@ class Settings(BaseSettings):
         description="Seconds an app waits for its addon servers to become healthy before it fails.",
     )
     router: bool = Field(default=True, description="Run the HTTP router (Caddy) for apps.")
+    platform_host: str = Field(
+        default=DEFAULT_PLATFORM_HOST,
+        description="The one host name where the router serves the control plane (sign-in, "
+        "API, pages); no space may use it, nor localhost, nor the reserved names next to it.",
+    )
     acme_directory: str = Field(
         default="https://acme-v02.api.letsencrypt.org/directory",
         description="ACME directory for certificates of public domains.",
@@ -81,6 +87,14 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = "INFO"
 
+    @field_validator("platform_host")
+    @classmethod
+    def _platform_host(cls, value: str) -> str:
+        try:
+            return Platform(host=value).host
+        except InvalidInput as err:
+            raise ValueError(str(err)) from err
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
@@ -95,6 +109,11 @@ class Settings(BaseSettings):
             return "cloudos"
         digest = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
         return f"cloudos-{digest}"
+
+    @property
+    def platform(self) -> Platform:
+        """The platform host and the names it keeps, as the router serves them."""
+        return Platform(host=self.platform_host, https_port=self.https_port)
 
     @property
     def effective_database_url(self) -> str:

@@ -437,7 +437,8 @@ def test_the_control_plane_guards_routes_and_serves_each_spaces_portal(
     routed_plane: ControlPlane,
 ) -> None:
     """Forward auth to the control plane itself (members of the route's space pass, by
-    token), and the space's portal at its own domain, signed in through the router."""
+    token), and the space's portal from its own domain, signed in at the platform host
+    through the router."""
     plane = routed_plane
     password = "a long enough password"
     for name in ("dev", "eve"):
@@ -483,36 +484,43 @@ def test_the_control_plane_guards_routes_and_serves_each_spaces_portal(
     assert revoked is not None
     assert revoked.status_code == 401
 
-    # The portal: default.localhost is the control plane, through the router.
+    # The portal: default.localhost sends visitors to it on the platform host, where
+    # the control plane answers through the router.
     root = router_root(plane)
     assert root is not None
-    host = "default.localhost"
+    platform = "cloud.localhost"
+    at_space = routed(plane, "GET", "default.localhost", "/")
+    assert at_space is not None
+    portal_url = f"https://{platform}:{plane.https_port}/portal/default"
+    assert (at_space.status_code, at_space.headers["location"]) == (302, portal_url)
     base = f"https://127.0.0.1:{plane.https_port}"
     with httpx.Client(verify=ssl.create_default_context(cafile=str(root)), timeout=10) as browser:
 
         def get(path: str) -> httpx.Response:
             return browser.get(
-                f"{base}{path}", headers={"Host": host}, extensions={"sni_hostname": host}
+                f"{base}{path}", headers={"Host": platform}, extensions={"sni_hostname": platform}
             )
 
-        first = get("/")
-        assert (first.status_code, first.headers["location"]) == (303, "/signin?next=/")
-        assert "<form" in get("/signin?next=/").text
+        first = get("/portal/default")
+        assert (first.status_code, first.headers["location"]) == (
+            303,
+            "/signin?next=/portal/default",
+        )
+        assert "<form" in get("/signin?next=/portal/default").text
         signed_in = browser.post(
             f"{base}/signin",
-            data={"username": "dev", "password": password, "next": "/"},
-            headers={"Host": host},
-            extensions={"sni_hostname": host},
+            data={"username": "dev", "password": password, "next": "/portal/default"},
+            headers={"Host": platform},
+            extensions={"sni_hostname": platform},
         )
         assert signed_in.status_code == 303, signed_in.text
         # The router told the control plane the client came over HTTPS.
+        assert signed_in.headers["set-cookie"].startswith("__Host-cloudos_session=")
         assert "secure" in signed_in.headers["set-cookie"].lower()
-        portal = get("/")
-        assert (portal.status_code, portal.headers["location"]) == (303, "/portal/default")
         page = get("/portal/default")
         assert page.status_code == 200, page.text
         assert f'href="https://probe.default.localhost:{plane.https_port}/"' in page.text
     # Plain HTTP to the portal is sent to HTTPS, like every route.
-    plain = via_router(plane, host, https=False)
+    plain = via_router(plane, platform, https=False)
     assert plain is not None
     assert plain.status_code == 308

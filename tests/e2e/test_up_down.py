@@ -72,23 +72,28 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
     )
     assert [c.attrs["Config"]["Hostname"] for c in control] == [built_images.info()["Name"]]
 
-    # The router reaches the control plane in its container: the default space's
-    # portal is served at the space's domain, over HTTPS only.
+    # The router reaches the control plane in its container at the platform host, over
+    # HTTPS only; the default space's domain sends visitors to its portal there.
     wait_until(lambda: router_root(first) is not None, timeout=180, what="the router's internal CA")
     wait_until(
         lambda: (
-            (answer := via_router(first, "default.localhost")) is not None
+            (answer := via_router(first, "cloud.localhost")) is not None
             and answer.status_code != 502
         ),
         timeout=60,
-        what="the portal through the router",
+        what="the control plane through the router",
     )
-    portal = via_router(first, "default.localhost")
-    assert portal is not None
-    assert (portal.status_code, portal.headers["location"]) == (303, "/signin?next=/")
-    plain = via_router(first, "default.localhost", https=False)
+    control = via_router(first, "cloud.localhost")
+    assert control is not None
+    assert (control.status_code, control.headers["location"]) == (303, "/signin?next=/")
+    plain = via_router(first, "cloud.localhost", https=False)
     assert plain is not None
     assert plain.status_code == 308
+    portal = via_router(first, "default.localhost")
+    assert portal is not None
+    assert portal.headers["location"] == (
+        f"https://cloud.localhost:{first.https_port}/portal/default"
+    )
 
     # Running it again is harmless.
     again = cloudos(*first.args("up"), timeout=600)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 
 from cloudos.errors import Conflict, InvalidInput, NotFound
-from cloudos.router import Domain, Redirect, Route, RouteTable, TlsMode, Upstream, redirect_www
+from cloudos.router import (
+    Domain,
+    Platform,
+    Redirect,
+    Route,
+    RouteTable,
+    TlsMode,
+    Upstream,
+    redirect_www,
+)
 
 
 def route(domain: str, web: Upstream, *, space: str = "shop", **options: object) -> Route:
@@ -115,3 +124,99 @@ def test_redirects_and_domains(web: Upstream) -> None:
     with pytest.raises(NotFound):
         table.remove_domain("example.com")
     assert table.space_of("example.com") is None
+
+
+# How a tenant might spell another space's domain, or a name under it: every one of them
+# is the same host once normalized.
+SPELLINGS_OF_A = (
+    "a.localhost",
+    "A.LOCALHOST",
+    "a.localhost.",
+    "x.a.localhost",
+    "deep.x.A.localhost.",
+    "ａ.localhost",  # full-width letters, folded by UTS 46
+    "xn--bcher-kva.a.localhost",
+    "bücher.a.localhost",
+)
+
+
+@pytest.mark.parametrize("name", SPELLINGS_OF_A)
+def test_a_spaces_domain_and_every_name_under_it_are_that_spaces_only(
+    web: Upstream, name: str
+) -> None:
+    table = RouteTable(spaces={"a": "a.localhost", "b": "b.localhost"})
+    with pytest.raises(Conflict, match=r"belongs to another space$") as refused:
+        table.add_route(route(name, web, space="b"))
+    assert "'a'" not in str(refused.value)  # the owner is never named
+    with pytest.raises(Conflict, match="belongs to another space"):
+        table.add_route(route("ok.b.localhost", web, space="b", aliases=(name,)))
+    with pytest.raises(Conflict, match="belongs to another space"):
+        table.add_redirect(Redirect(domain=name, space="b", to="https://b.localhost"))
+    with pytest.raises(Conflict, match="belongs to another space"):
+        table.set_domain(Domain(name, space="b"))
+    assert table.hostnames() == ()  # nothing half-done
+    table.add_route(route(name, web, space="a"))  # its own space may
+    assert table.space_of(name) == "a"
+
+
+@pytest.mark.parametrize("name", ["*.a.localhost", "a.localhost:443", "x.a.localhost:8443"])
+def test_wildcards_and_ports_are_no_way_around_it(web: Upstream, name: str) -> None:
+    with pytest.raises(InvalidInput, match="domain"):
+        RouteTable(spaces={"a": "a.localhost"}).add_route(route(name, web, space="b"))
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "localhost",
+        "LOCALHOST.",
+        "cloud.localhost",
+        "x.cloud.localhost",
+        "auth.localhost",
+        "registry.localhost",
+        "v2.registry.localhost",
+    ],
+)
+def test_the_platforms_names_belong_to_no_space(web: Upstream, name: str) -> None:
+    table = RouteTable(spaces={"a": "a.localhost"})
+    with pytest.raises(Conflict, match=r"is reserved for the platform$"):
+        table.add_route(route(name, web, space="a"))
+    with pytest.raises(Conflict, match="reserved for the platform"):
+        table.add_redirect(Redirect(domain=name, space="a", to="https://a.localhost"))
+    with pytest.raises(Conflict, match="reserved for the platform"):
+        table.set_domain(Domain(name, space="a"))
+    assert table.hostnames() == ()
+
+
+def test_the_platform_host_is_a_setting_and_its_neighbours_are_kept_with_it(
+    web: Upstream,
+) -> None:
+    platform = Platform(host="Cloud.Example.COM.", https_port=8443)
+    assert platform.names == ("cloud.example.com", "auth.example.com", "registry.example.com")
+    assert platform.url("/portal/a") == "https://cloud.example.com:8443/portal/a"
+    table = RouteTable(platform=platform)
+    for name in ("cloud.example.com", "auth.example.com", "localhost"):
+        with pytest.raises(Conflict, match="reserved for the platform"):
+            table.add_route(route(name, web))
+    table.add_route(route("cloud.localhost", web))  # no longer the platform's
+    table.add_route(route("shop.example.com", web))
+    with pytest.raises(InvalidInput, match="platform_host 'localhost'"):
+        Platform(host="localhost")
+
+
+def test_a_space_domain_may_not_overlap_the_platform_another_space_or_its_names(
+    web: Upstream,
+) -> None:
+    table = RouteTable(spaces={"a": "a.localhost"}, routes=[route("shop.example.com", web)])
+    for domain in ("cloud.localhost", "x.auth.localhost", "localhost"):
+        with pytest.raises(Conflict, match=rf"domain {domain} overlaps the platform's own names"):
+            table.add_space("new", domain)
+    with pytest.raises(Conflict, match="overlaps the platform"):
+        RouteTable(platform=Platform(host="cloud.example.com")).add_space("new", "example.com")
+    for domain in ("a.localhost", "x.a.localhost"):
+        with pytest.raises(Conflict, match="overlaps the domain of another space"):
+            table.add_space("new", domain)
+    with pytest.raises(Conflict, match=r"holds shop\.example\.com, which belongs to another space"):
+        table.add_space("new", "example.com")
+    table.add_space("shop", "example.com")  # the space that routes it may
+    assert table.space_of("www.example.com") == "shop"

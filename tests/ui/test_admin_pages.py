@@ -449,3 +449,29 @@ def test_routes_page_for_developers(cloud: Cloud, browser_client: TestClient) ->
     certificates = browser_client.get("/spaces/team/certificates")
     assert certificates.status_code == 200
     assert "cannot be read now" in certificates.text
+
+
+def test_the_routes_page_refuses_another_spaces_names_and_the_platforms(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    csrf = sign_in(browser_client, "adam", PASSWORD)
+    for name, message in (
+        ("OTHER.localhost.", "domain other.localhost belongs to another space"),
+        ("www.other.localhost", "domain www.other.localhost belongs to another space"),
+        ("cloud.localhost", "domain cloud.localhost is reserved for the platform"),
+    ):
+        redirect = browser_client.post(
+            "/spaces/team/redirects",
+            data={"csrf_token": csrf, "domain": name, "to": "https://team.localhost"},
+        )
+        assert redirect.status_code == 409
+        assert message in redirect.text
+        claim = browser_client.post(
+            "/spaces/team/domains", data={"csrf_token": csrf, "name": name, "tls": ""}
+        )
+        assert claim.status_code == 409
+        assert message in claim.text
+    page = browser_client.get("/spaces/team/routes").text
+    assert "other.localhost" not in page
+    assert "cloud.localhost" not in page

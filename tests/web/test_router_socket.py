@@ -68,26 +68,6 @@ def test_forward_auth_for_a_space_lets_its_members_and_admins_through_with_their
     assert client.get("/api/v1/auth/verify?space=team").status_code == 401
 
 
-def test_a_spaces_domain_opens_its_portal(client: TestClient, people: dict[str, str]) -> None:
-    portal = {"Host": "team.example.com"}
-    first = client.get("/", headers=portal, follow_redirects=False)
-    assert first.headers["location"] == "/signin?next=/"
-    signed_in = client.post(
-        "/signin",
-        data={"username": "dev", "password": "a long password", "next": "/"},
-        headers=portal,
-        follow_redirects=False,
-    )
-    assert signed_in.headers["location"] == "/"
-    at_portal = client.get("/", headers=portal, follow_redirects=False)
-    assert (at_portal.status_code, at_portal.headers["location"]) == (303, "/portal/team")
-    page = client.get("/portal/team", headers=portal)
-    assert page.status_code == 200
-    assert "<h1>team</h1>" in page.text
-    # The control plane's own address keeps the dashboard.
-    assert client.get("/", follow_redirects=False).status_code == 200
-
-
 async def _call(scope: dict[str, Any]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
@@ -196,3 +176,47 @@ def test_a_stale_socket_is_replaced_and_a_too_long_path_is_named(tmp_path: Path)
     with pytest.raises(EnvironmentProblem):
         listen_sockets(Settings(data_dir=deep, port=port, router=True))
     socket.create_server(("127.0.0.1", port)).close()
+
+
+def _cookie(answer: httpx.Response) -> tuple[str, set[str]]:
+    name_value, *attributes = answer.headers["set-cookie"].split(";")
+    return name_value.split("=", 1)[0], {a.strip().split("=")[0].lower() for a in attributes}
+
+
+def test_the_session_cookie_is_host_only_and_host_prefixed_behind_https(
+    serving: Settings, people: dict[str, str]
+) -> None:
+    """Signed in at the platform host through the router: a ``__Host-`` cookie, which a
+    browser never sends to another host nor lets a name under it replace."""
+    sign_in = {"username": "dev", "password": "a long password"}
+    transport = httpx.HTTPTransport(uds=str(control_socket_path(serving.data_dir)))
+    router = {"Host": "cloud.localhost", "X-Forwarded-Proto": "https"}
+    with httpx.Client(transport=transport, base_url="http://router", headers=router) as client:
+        answer = client.post("/api/v1/auth/login", json=sign_in)
+        assert answer.status_code == 200, answer.text
+        name, attributes = _cookie(answer)
+        assert name == "__Host-cloudos_session"
+        assert {"secure", "httponly", "path", "samesite"} <= attributes
+        assert "domain" not in attributes
+        session = answer.headers["set-cookie"].split(";")[0].split("=", 1)[1]
+        cookie = {"Cookie": f"__Host-cloudos_session={session}"}
+        me = client.get("/api/v1/me", headers=cookie)
+        assert (me.status_code, me.json()["username"]) == (200, "dev")
+        # The unprefixed name is not the session behind HTTPS.
+        plain = client.get("/api/v1/me", headers={"Cookie": f"cloudos_session={session}"})
+        assert plain.status_code == 401
+        out = client.post(
+            "/api/v1/auth/logout", headers={**cookie, "X-CSRF-Token": answer.json()["csrf_token"]}
+        )
+        assert out.status_code == 204, out.text
+        name, attributes = _cookie(out)  # forgotten: Secure and Path=/ or the browser keeps it
+        assert (name, {"secure", "path", "max-age"} <= attributes) == (
+            "__Host-cloudos_session",
+            True,
+        )
+    # Straight to the control plane's port (plain HTTP): no prefix, still host-only.
+    direct = httpx.post(f"http://127.0.0.1:{serving.port}/api/v1/auth/login", json=sign_in)
+    name, attributes = _cookie(direct)
+    assert name == "cloudos_session"
+    assert "domain" not in attributes
+    assert "secure" not in attributes

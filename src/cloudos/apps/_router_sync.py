@@ -34,6 +34,8 @@ from cloudos.errors import CloudOSError
 from cloudos.router import (
     ADMIN_DIR,
     CONTROL_SOCKET,
+    PLATFORM_SPACE,
+    Platform,
     RouterAdmin,
     RouterStackSpec,
     Upstream,
@@ -65,6 +67,7 @@ class RouterSettings:
     acme_email: str | None
     acme_ca_root: Path | None
     docker_host: str | None
+    platform: Platform  # the control plane's one host, and the names no space may take
 
     @property
     def stack(self) -> str:
@@ -104,13 +107,18 @@ class RouterSync:
         """One step: deploy the router stack if its spec changed, then its configuration."""
         with self.database.session() as session:
             table = route_table(
-                session, instance=self.settings.instance, vault=self.vault, portals=True
+                session,
+                instance=self.settings.instance,
+                vault=self.vault,
+                portals=True,
+                platform=self.settings.platform,
             )
             spaces = [
                 network_name(self.settings.instance, space.name)
                 for space in session.scalars(select(Space).where(Space.removing.is_(False)))
             ]
-        if not table.routes and not table.redirects and self.settings.stack not in observed:
+        spaces_served = [r for r in table.routes if r.space != PLATFORM_SPACE] or table.redirects
+        if not spaces_served and self.settings.stack not in observed:
             return  # nothing to serve yet (not even a space's portal): no router needed
         needed = {
             route.upstream.network for route in table.routes if isinstance(route.upstream, Upstream)

@@ -9,6 +9,7 @@ router serves.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 from urllib.parse import urlencode, urlsplit
@@ -21,9 +22,11 @@ from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.router import (
     CONTROL_SOCKET,
     CONTROL_VERIFY_URI,
+    PLATFORM_SPACE,
     BasicAuthUser,
     Domain,
     ForwardAuth,
+    Platform,
     Redirect,
     RedirectStatus,
     Route,
@@ -36,10 +39,12 @@ from cloudos.router import (
     normalize_path,
     parse_size,
 )
-from cloudos.spaces import get_space, network_name
+from cloudos.spaces import create_space, get_space, network_name
 from cloudos.store.models import App, AppRevision, DomainClaim, RedirectRow, RouteRow, Space
 from cloudos.templates import Template
 from cloudos.vault import Vault
+
+log = logging.getLogger(__name__)
 
 CONTROL_TARGET = "control"  # forward auth to the cloud's own sign-in
 ROUTE_OPTIONS = frozenset(
@@ -112,6 +117,7 @@ def add_route(
     port: int | None = None,
     strip_prefix: bool = False,
     options: Mapping[str, Any] | None = None,
+    platform: Platform | None = None,
 ) -> RouteRow:
     """Add a route to one of an app's services; refused if it breaks a rule."""
     found = get_space(session, space)
@@ -129,10 +135,21 @@ def add_route(
         options={**extra, "strip_prefix": strip_prefix},
     )
     row_route = _route(row, app, instance="check")
-    route_table(session, instance="check").add_route(row_route)
+    route_table(session, instance="check", platform=platform).add_route(row_route)
     session.add(row)
     session.flush()
     return row
+
+
+def add_space(
+    session: Session, *, name: str, domain: str | None = None, platform: Platform | None = None
+) -> Space:
+    """Create a space; refused if its domain overlaps the platform's names, another
+    space's domain, or a name another space routes, redirects or claims."""
+    space = create_space(session, name=name, domain=domain)
+    table = route_table(session, instance="check", platform=platform, without=space.id)
+    table.add_space(space.name, space.domain)
+    return space
 
 
 def route_options(session: Session, space: Space, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -280,6 +297,7 @@ def add_domain(
     tls: str | None = None,
     certificate_pem: str | None = None,
     key_pem: str | None = None,
+    platform: Platform | None = None,
 ) -> DomainClaim:
     """Claim a domain for a space (with an uploaded certificate, or ACME/internal)."""
     found = get_space(session, space)
@@ -292,7 +310,7 @@ def add_domain(
             )
         certificate = UploadedCertificate(certificate_pem=certificate_pem, key_pem=key_pem)
     claim = Domain(name=name, space=found.name, tls=mode, certificate=certificate)
-    route_table(session, instance="check").set_domain(claim)
+    route_table(session, instance="check", platform=platform).set_domain(claim)
     if session.scalar(select(DomainClaim).where(DomainClaim.name == claim.name)) is not None:
         raise Conflict(f"domain {claim.name} is already claimed")
     row = DomainClaim(
@@ -336,6 +354,7 @@ def add_redirect(
     status: int = 301,
     keep_path: bool = True,
     path: str = "/",
+    platform: Platform | None = None,
 ) -> RedirectRow:
     """Answer ``domain`` (under ``path``) with a redirect to ``to``."""
     found = get_space(session, space)
@@ -349,7 +368,7 @@ def add_redirect(
         keep_path=keep_path,
         path=path,
     )
-    route_table(session, instance="check").add_redirect(redirect)
+    route_table(session, instance="check", platform=platform).add_redirect(redirect)
     row = RedirectRow(
         space_id=found.id,
         domain=redirect.domain,
@@ -384,31 +403,31 @@ def remove_redirect(
 
 
 def route_table(
-    session: Session, *, instance: str, vault: Vault | None = None, portals: bool = False
+    session: Session,
+    *,
+    instance: str,
+    vault: Vault | None = None,
+    portals: bool = False,
+    platform: Platform | None = None,
+    without: int | None = None,
 ) -> RouteTable:
-    """The router table of everything stored: routes of apps not being removed, with
-    maintenance pages for stopped apps, plus domains and redirects; with ``portals``,
-    each space's portal at its own domain wherever no route or redirect of the space
-    claims that domain's root (what the user routes there comes first)."""
-    spaces = {space.id: space for space in session.scalars(select(Space))}
-    domains = []
+    """The router table of everything stored: each space's own domain, routes of apps
+    not being removed, with maintenance pages for stopped apps, plus domains and
+    redirects; with ``portals``, the control plane at the platform host and each
+    space's portal at its own domain wherever no route or redirect of the space claims
+    that domain's root (what the user routes there comes first).
+
+    A stored claim today's rules refuse (made before a rule existed, or the platform
+    host moved onto it) is left out with a warning, never served. ``without`` leaves
+    out the own domain of the space with that id (a new space being checked)."""
+    table = RouteTable(platform=platform)
+    spaces = {space.id: space for space in session.scalars(select(Space).order_by(Space.id))}
+    for space in spaces.values():
+        if space.id == without:  # a space being checked
+            continue
+        _keep(table.add_space, space.name, space.domain, what=f"space {space.name}'s domain")
     for claim in session.scalars(select(DomainClaim).order_by(DomainClaim.name)):
-        space_name = spaces[claim.space_id].name
-        mode = TlsMode(claim.tls) if claim.tls else None
-        if mode == TlsMode.UPLOADED:
-            if vault is None or not claim.certificate_pem or not claim.key_pem:
-                # Checking claims needs no key: the name and space are what count.
-                domains.append(Domain(name=claim.name, space=space_name))
-                continue
-            uploaded = UploadedCertificate(
-                certificate_pem=claim.certificate_pem, key_pem=vault.decrypt(claim.key_pem)
-            )
-            domains.append(
-                Domain(name=claim.name, space=space_name, tls=mode, certificate=uploaded)
-            )
-        else:
-            domains.append(Domain(name=claim.name, space=space_name, tls=mode))
-    routes = []
+        _keep(table.set_domain, _domain(claim, spaces[claim.space_id].name, vault), what="domain")
     rows = session.scalars(
         select(RouteRow).options().order_by(RouteRow.domain, RouteRow.path)
     ).all()
@@ -422,37 +441,69 @@ def route_table(
     }
     for row in rows:
         app = apps.get(row.app_id)
-        if app is None or app.desired_state == "removed":
-            continue
-        routes.append(_route(row, app, instance=instance))
-    redirects = [
-        Redirect(
-            domain=row.domain,
-            space=spaces[row.space_id].name,
-            to=row.to,
-            status=row.status,  # type: ignore[arg-type]
-            keep_path=row.keep_path,
-            path=row.path,
+        if app is not None and app.desired_state != "removed":
+            _keep(table.add_route, _route(row, app, instance=instance), what="route")
+    for kept in session.scalars(select(RedirectRow).order_by(RedirectRow.domain, RedirectRow.path)):
+        redirect = Redirect(
+            domain=kept.domain,
+            space=spaces[kept.space_id].name,
+            to=kept.to,
+            status=kept.status,  # type: ignore[arg-type]
+            keep_path=kept.keep_path,
+            path=kept.path,
         )
-        for row in session.scalars(select(RedirectRow))
-    ]
-    table = RouteTable(routes=routes, redirects=redirects, domains=domains)
+        _keep(table.add_redirect, redirect, what="redirect")
     if portals:
+        table.serve_platform(platform_route(table.platform))
         for space in sorted(spaces.values(), key=lambda space: space.name):
             if not space.removing:
                 _add_portal(table, space)
     return table
 
 
-def portal_route(space: Space) -> Route:
-    """The space's portal at its own domain, served by the control plane."""
-    return Route(domain=space.domain, space=space.name, upstream=SocketUpstream(CONTROL_SOCKET))
+def _keep(add: Callable[..., None], *args: Any, what: str) -> None:
+    try:
+        add(*args)
+    except Conflict as err:
+        log.warning("stored %s left out of the router: %s", what, err)
+
+
+def _domain(claim: DomainClaim, space_name: str, vault: Vault | None) -> Domain:
+    mode = TlsMode(claim.tls) if claim.tls else None
+    if mode != TlsMode.UPLOADED:
+        return Domain(name=claim.name, space=space_name, tls=mode)
+    if vault is None or not claim.certificate_pem or not claim.key_pem:
+        # Checking claims needs no key: the name and space are what count.
+        return Domain(name=claim.name, space=space_name)
+    uploaded = UploadedCertificate(
+        certificate_pem=claim.certificate_pem, key_pem=vault.decrypt(claim.key_pem)
+    )
+    return Domain(name=claim.name, space=space_name, tls=mode, certificate=uploaded)
+
+
+def platform_route(platform: Platform) -> Route:
+    """The control plane (sign-in, API, pages) at the platform host, and nowhere else."""
+    return Route(
+        domain=platform.host, space=PLATFORM_SPACE, upstream=SocketUpstream(CONTROL_SOCKET)
+    )
+
+
+def portal_redirect(space: Space, platform: Platform) -> Redirect:
+    """The space's domain sends visitors to its portal on the platform host: nothing of
+    the control plane (its sign-in, API or cookie) is ever served at a space's domain."""
+    return Redirect(
+        domain=space.domain,
+        space=space.name,
+        to=platform.url(f"/portal/{space.name}"),
+        status=302,
+        keep_path=False,
+    )
 
 
 def _add_portal(table: RouteTable, space: Space) -> None:
     # Not when the root is routed elsewhere, or the name is another space's.
     with contextlib.suppress(Conflict):
-        table.add_route(portal_route(space))
+        table.add_redirect(portal_redirect(space, table.platform))
 
 
 def portal_host(session: Session, space: Space) -> str | None:
@@ -520,11 +571,13 @@ __all__ = [
     "add_domain",
     "add_redirect",
     "add_route",
+    "add_space",
     "app_hostname",
     "control_forward_auth",
     "default_routes",
+    "platform_route",
     "portal_host",
-    "portal_route",
+    "portal_redirect",
     "remove_domain",
     "remove_redirect",
     "remove_route",

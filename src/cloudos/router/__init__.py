@@ -43,6 +43,13 @@ from cloudos.router._model import (
     parse_size,
     redirect_www,
 )
+from cloudos.router._platform import (
+    DEFAULT_PLATFORM_HOST,
+    PLATFORM_SPACE,
+    RESERVED_LABELS,
+    Platform,
+    is_within,
+)
 from cloudos.router._stack import ADMIN_DIR, RouterStackSpec, render_router_stack
 from cloudos.router._table import RouteTable
 
@@ -51,8 +58,11 @@ __all__ = [
     "CONTROL_SOCKET",
     "CONTROL_VERIFY_URI",
     "DEFAULT_ADMIN_SOCKET",
+    "DEFAULT_PLATFORM_HOST",
     "DEFAULT_STORAGE_ROOT",
     "LETS_ENCRYPT_DIRECTORY",
+    "PLATFORM_SPACE",
+    "RESERVED_LABELS",
     "ROUTER_SYSCTLS",
     "BasicAuthUser",
     "CertificateError",
@@ -60,6 +70,7 @@ __all__ = [
     "Domain",
     "EndpointMode",
     "ForwardAuth",
+    "Platform",
     "Redirect",
     "RedirectStatus",
     "Route",
@@ -74,6 +85,7 @@ __all__ = [
     "default_tls_mode",
     "dump_caddy_config",
     "is_private_domain",
+    "is_within",
     "maintenance_page",
     "normalize_domain",
     "normalize_path",

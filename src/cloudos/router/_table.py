@@ -1,16 +1,23 @@
 """The route table: every route, redirect and domain the router serves, kept consistent.
 
-Two rules hold after every change, and a change that would break one raises before
+Three rules hold after every change, and a change that would break one raises before
 anything is touched:
 
-- a host name belongs to one space (whoever routes it, redirects it or claims it as a
-  domain);
+- the platform's names (:class:`Platform`: ``localhost``, the platform host, the
+  reserved names, and every name under the last two) belong to no space;
+- a host name belongs to one space: a space's own domain and every name under it are
+  that space's, any other name is whoever routes it, redirects it or claims it as a
+  domain first;
 - a host name and path prefix are claimed by one route or redirect only.
+
+Names are compared normalized (``Route``, ``Redirect`` and ``Domain`` normalize them
+when built: case, trailing dot, IDNA forms), so however a request spells a name, it
+meets the same rule.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.router._model import (
@@ -23,6 +30,7 @@ from cloudos.router._model import (
     normalize_domain,
     normalize_path,
 )
+from cloudos.router._platform import PLATFORM_SPACE, Platform, is_within
 
 Claim = Route | Redirect
 
@@ -36,9 +44,15 @@ class RouteTable:
         routes: Iterable[Route] = (),
         redirects: Iterable[Redirect] = (),
         domains: Iterable[Domain] = (),
+        spaces: Mapping[str, str] | None = None,
+        platform: Platform | None = None,
     ) -> None:
+        self.platform = platform or Platform()
         self._claims: dict[tuple[str, str], Claim] = {}
         self._domains: dict[str, Domain] = {}
+        self._bases: dict[str, str] = {}  # space -> its own domain
+        for space, base in (spaces or {}).items():
+            self.add_space(space, base)
         for domain in domains:
             self.set_domain(domain)
         for route in routes:
@@ -73,8 +87,14 @@ class RouteTable:
         return tuple(sorted(found, key=lambda item: (-len(item[0]), item[0])))
 
     def space_of(self, host: str) -> str | None:
-        """The space ``host`` belongs to, or None if it is free."""
+        """The space ``host`` belongs to (``PLATFORM_SPACE`` for the platform's names),
+        or None if it is free."""
         name = normalize_domain(host)
+        if self.platform.reserves(name):
+            return PLATFORM_SPACE
+        under = [(len(base), space) for space, base in self._bases.items() if is_within(name, base)]
+        if under:
+            return max(under)[1]  # the closest space domain (nested ones are refused)
         if name in self._domains:
             return self._domains[name].space
         for (claimed, _), claim in self._claims.items():
@@ -90,6 +110,28 @@ class RouteTable:
     def domain(self, host: str) -> Domain | None:
         """The explicit Domain record of ``host``, if any."""
         return self._domains.get(normalize_domain(host))
+
+    def add_space(self, space: str, domain: str) -> None:
+        """Give ``space`` its own domain and every name under it; Conflict if that
+        overlaps the platform's names or what another space holds."""
+        base = normalize_domain(domain)
+        if self.platform.overlaps(base):
+            raise Conflict(f"domain {base} overlaps the platform's own names")
+        for other, held in self._bases.items():
+            if other != space and (is_within(base, held) or is_within(held, base)):
+                raise Conflict(f"domain {base} overlaps the domain of another space")
+        taken = {host for host, _ in self._claims} | set(self._domains)
+        for host in sorted(taken):
+            owner = self.space_of(host)
+            if is_within(host, base) and owner not in (None, space):
+                raise Conflict(f"domain {base} holds {host}, which belongs to another space")
+        self._bases[space] = base
+
+    def serve_platform(self, route: Route) -> None:
+        """Serve the platform host (all paths) with ``route``: the control plane."""
+        if route.domain != self.platform.host or route.aliases or route.path != "/":
+            raise InvalidInput(f"the platform is served at {self.platform.host}/ only")
+        self._claims[(route.domain, "/")] = route
 
     def add_route(self, route: Route) -> None:
         """Add ``route``; Conflict if one of its hosts or host+path is taken."""
@@ -138,9 +180,7 @@ class RouteTable:
 
     def set_domain(self, domain: Domain) -> None:
         """Claim ``domain`` for its space (or change its TLS); Conflict if another space has it."""
-        owner = self.space_of(domain.name)
-        if owner is not None and owner != domain.space:
-            raise Conflict(f"domain {domain.name} belongs to another space")
+        _check_owner(domain.name, self.space_of(domain.name), domain.space)
         self._domains[domain.name] = domain
 
     def remove_domain(self, name: str) -> Domain:
@@ -154,9 +194,7 @@ class RouteTable:
 
     def _check_free(self, claim: Claim, hosts: Iterable[str], path: str) -> None:
         for host in hosts:
-            owner = self.space_of(host)
-            if owner is not None and owner != claim.space:
-                raise Conflict(f"domain {host} belongs to another space")
+            _check_owner(host, self.space_of(host), claim.space)
             taken = self._claims.get((host, path))
             if taken is not None:
                 raise Conflict(f"{host}{_shown(path)} is already taken by {_describe(taken)}")
@@ -165,6 +203,14 @@ class RouteTable:
         for host in route.hosts:
             if self._claims.get((host, route.path)) is route:
                 del self._claims[(host, route.path)]
+
+
+def _check_owner(host: str, owner: str | None, space: str) -> None:
+    """Conflict unless ``host`` is free or ``space``'s (the owner is never named)."""
+    if owner == PLATFORM_SPACE:
+        raise Conflict(f"domain {host} is reserved for the platform")
+    if owner is not None and owner != space:
+        raise Conflict(f"domain {host} belongs to another space")
 
 
 def _shown(path: str) -> str:
@@ -179,7 +225,7 @@ def _describe(claim: Claim) -> str:
     elif isinstance(claim.upstream, Upstream):
         owner = f"service {claim.upstream.service}"
     else:
-        owner = "the space's portal"
+        owner = "the platform"
     return f"a route to {owner}"
 
 

@@ -618,7 +618,14 @@ def domain_add(space: str, request: Request, visitor: CurrentVisitor, form: Form
     def work(session: Session, found: Space, mine: str) -> object:
         if tls not in TLS_MODES:
             raise InvalidInput(f"tls: one of {', '.join(m for m in TLS_MODES if m)}")
-        return add_domain(session, state.apps.vault, space=found.name, name=name, tls=tls or None)
+        return add_domain(
+            session,
+            state.apps.vault,
+            space=found.name,
+            name=name,
+            tls=tls or None,
+            platform=state.settings.platform,
+        )
 
     _, page = _settings_change(
         request,
@@ -805,6 +812,7 @@ def route_add(space: str, request: Request, visitor: CurrentVisitor, form: Form)
             service=sent.get("service", "").strip() or None,
             port=int(port) if port else None,
             strip_prefix=sent.get("strip_prefix") == "true",
+            platform=app_state(request).settings.platform,
         )
 
     return _routes_change(
@@ -859,6 +867,7 @@ def redirect_add(space: str, request: Request, visitor: CurrentVisitor, form: Fo
             status=int(status),
             keep_path=sent.get("keep_path") == "true",
             path=sent.get("path", "").strip() or "/",
+            platform=app_state(request).settings.platform,
         )
 
     return _routes_change(

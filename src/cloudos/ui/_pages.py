@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloudos.apps import AppManager, TemplateRef
+from cloudos.apps._routes import add_space
 from cloudos.apps._stack import parse_template
 from cloudos.errors import CloudOSError, Conflict, Forbidden, NotFound
 from cloudos.identity import (
@@ -35,7 +36,6 @@ from cloudos.identity import (
     roles_by_space,
     visible_space_ids,
 )
-from cloudos.spaces import create_space
 from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Space
 from cloudos.templates import Template, icon_of
 from cloudos.templates.catalog import load_catalog_templates
@@ -56,9 +56,9 @@ from cloudos.ui._session import (
 )
 from cloudos.web._apps_api import _addons, _app_out, _urls, restart_app
 from cloudos.web._auth import (
-    SESSION_COOKIE,
     browser_session,
     client_address,
+    forget_session_cookie,
     open_browser_session,
     set_session_cookie,
 )
@@ -152,7 +152,7 @@ def signout(request: Request, visitor: CurrentVisitor) -> Response:
             end_session(session, visitor.principal.session_id)
         _audit(session, request, visitor, action="logout")
     response = redirect(request, "/signin")
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    forget_session_cookie(request, response)
     return response
 
 
@@ -161,15 +161,8 @@ def signout(request: Request, visitor: CurrentVisitor) -> Response:
 
 @router.get("/")
 def dashboard(request: Request, visitor: CurrentVisitor) -> Response:
-    """The visitor's spaces and apps; for cluster admins, the platform's health too.
-
-    At a space's own domain (the router sends it here), ``/`` is that space's portal.
-    """
+    """The visitor's spaces and apps; for cluster admins, the platform's health too."""
     with app_state(request).database.session() as session:
-        host = (request.url.hostname or "").lower().rstrip(".")
-        portal = session.scalar(select(Space.name).where(Space.domain == host))
-        if portal is not None:
-            return redirect(request, f"/portal/{portal}")
         context = _dashboard(session, visitor.principal)
     return render(request, "dashboard.html", context, visitor=visitor)
 
@@ -299,7 +292,12 @@ def space_create(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
     database = app_state(request).database
     try:
         with database.session() as session:
-            create_space(session, name=name, domain=sent.get("domain", "").strip() or None)
+            add_space(
+                session,
+                name=name,
+                domain=sent.get("domain", "").strip() or None,
+                platform=app_state(request).settings.platform,
+            )
             _audit(session, request, visitor, action="space_create", space=name)
     except CloudOSError as err:
         with database.session() as session:

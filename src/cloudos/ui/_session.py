@@ -31,7 +31,7 @@ from starlette.datastructures import FormData
 
 from cloudos.errors import CloudOSError, Unauthenticated
 from cloudos.identity import Principal
-from cloudos.web._auth import CSRF_FIELD, SAFE_METHODS, SESSION_COOKIE, browser_session
+from cloudos.web._auth import CSRF_FIELD, SAFE_METHODS, browser_session, forget_session_cookie
 
 HERE = Path(__file__).resolve().parent
 PAGES = Jinja2Templates(
@@ -142,7 +142,7 @@ class PageRoute(APIRoute):
             except (SignInNeeded, Unauthenticated):
                 here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 response = redirect(request, f"/signin?next={quote(here)}")
-                response.delete_cookie(SESSION_COOKIE, path="/")
+                forget_session_cookie(request, response)
             except CloudOSError as err:
                 response = _error(request, err.http_status, str(err))
             except RequestValidationError as err:

@@ -100,6 +100,7 @@ def create_app(
                     acme_email=settings.acme_email,
                     acme_ca_root=settings.acme_ca_root,
                     docker_host=settings.docker_host,
+                    platform=settings.platform,
                 ),
                 endpoint_mode=lambda: _endpoint_mode(settings),
             )

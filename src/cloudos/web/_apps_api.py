@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.apps._adopt import template_from_services
+from cloudos.apps._routes import add_space
 from cloudos.engine import (
     ObservedStack,
     find_stack,
@@ -27,7 +28,7 @@ from cloudos.engine import (
 )
 from cloudos.engine import force_update as engine_force_update
 from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
-from cloudos.spaces import create_space, list_spaces, remove_space
+from cloudos.spaces import list_spaces, remove_space
 from cloudos.store.models import (
     AddonBinding,
     AddonServerRow,
@@ -360,7 +361,9 @@ def space_create(body: SpaceIn, request: Request, principal: CurrentPrincipal) -
     """Create a space (its network is created with its first app)."""
     state = app_state(request)
     with state.database.session() as session:
-        space = create_space(session, name=body.name, domain=body.domain)
+        space = add_space(
+            session, name=body.name, domain=body.domain, platform=state.settings.platform
+        )
         network = f"{state.settings.instance_name}-{space.name}"
         return SpaceOut(
             name=space.name,

@@ -41,6 +41,9 @@ from cloudos.store.models import Space
 from cloudos.web._state import app_state
 
 SESSION_COOKIE = "cloudos_session"
+# Over HTTPS: a browser keeps a ``__Host-`` cookie only if it is Secure, has Path=/ and
+# no Domain, so no other host (not even one under the platform host) can set or widen it.
+SECURE_SESSION_COOKIE = f"__Host-{SESSION_COOKIE}"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -172,7 +175,7 @@ def browser_session(
     ``csrf_token`` field, which the caller reads from the form and passes as
     ``csrf_field``. Raises when the session has ended or the token is missing or wrong.
     """
-    cookie = request.cookies.get(SESSION_COOKIE)
+    cookie = request.cookies.get(session_cookie_name(request))
     if cookie is None:
         return None
     with app_state(request).database.session() as session:
@@ -239,16 +242,29 @@ def open_browser_session(
         )
 
 
+def session_cookie_name(request: Request) -> str:
+    """The session cookie's name: ``__Host-`` prefixed over HTTPS."""
+    return SECURE_SESSION_COOKIE if request.url.scheme == "https" else SESSION_COOKIE
+
+
 def set_session_cookie(request: Request, response: Response, cookie: str) -> None:
-    """Hand the session cookie to the browser: HttpOnly, SameSite=Lax, Secure over HTTPS."""
+    """Hand the session cookie to the browser: host-only (no Domain), HttpOnly,
+    SameSite=Lax, Secure and ``__Host-`` over HTTPS."""
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie_name(request),
         cookie,
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
         max_age=int(SESSION_LIFETIME.total_seconds()),
         path="/",
+    )
+
+
+def forget_session_cookie(request: Request, response: Response) -> None:
+    """Tell the browser to drop the session cookie."""
+    response.delete_cookie(
+        session_cookie_name(request), path="/", secure=request.url.scheme == "https"
     )
 
 
@@ -357,8 +373,10 @@ __all__ = [
     "client_address",
     "current_principal",
     "enforce",
+    "forget_session_cookie",
     "open_browser_session",
     "permission_table",
+    "session_cookie_name",
     "set_session_cookie",
     "unguarded",
     "visible_space_names",

@@ -48,9 +48,9 @@ from cloudos.store.models import (
     utcnow,
 )
 from cloudos.web._auth import (
-    SESSION_COOKIE,
     CurrentPrincipal,
     OptionalPrincipal,
+    forget_session_cookie,
     open_browser_session,
     set_session_cookie,
 )
@@ -259,7 +259,7 @@ def logout(request: Request, principal: CurrentPrincipal) -> Response:
         with app_state(request).database.session() as session:
             end_session(session, principal.session_id)
     response = Response(status_code=204)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    forget_session_cookie(request, response)
     return response
 
 

@@ -1,7 +1,7 @@
 """Where the control plane listens: its port, and a unix socket only the router reaches.
 
-The router (Caddy, a swarm service) must reach the control plane to serve each space's
-portal at the space's own domain and to ask it, before proxying a request, whether
+The router (Caddy, a swarm service) must reach the control plane to serve it at the
+platform host (sign-in, API, pages) and to ask it, before proxying a request, whether
 the caller may pass (forward auth). Wherever the control plane runs, on the host
 (``cloudos serve``) or as a swarm service (``cloudos up``), it shares one folder
 with the router: ``<data dir>/router``, where Caddy keeps its admin socket. The

@@ -200,6 +200,7 @@ def route_add(body: RouteIn, request: Request, principal: CurrentPrincipal) -> R
             port=body.port,
             strip_prefix=body.strip_prefix,
             options=body.options,
+            platform=state.settings.platform,
         )
         app = session.get(App, row.app_id)
         assert app is not None
@@ -260,6 +261,7 @@ def domain_add(body: DomainIn, request: Request, principal: CurrentPrincipal) ->
             tls=body.tls,
             certificate_pem=body.certificate_pem,
             key_pem=body.key_pem,
+            platform=state.settings.platform,
         )
         out = DomainOut(space=body.space, name=row.name, tls=row.tls, created_at=row.created_at)
     state.apps_wake()
@@ -318,6 +320,7 @@ def redirect_add(body: RedirectIn, request: Request, principal: CurrentPrincipal
             status=body.status,
             keep_path=body.keep_path,
             path=body.path,
+            platform=state.settings.platform,
         )
         out = RedirectOut(
             space=body.space,
