@@ -5,7 +5,8 @@ the modifiers with their values; rendering is deterministic, so the stack can be
 rebuilt from a revision at any time and hashes the same. Secret parameters are
 handed to every service as Docker secrets (``/run/secrets/<name>``) whose names
 carry a hash of their content: a new value means a new secret, as secrets are
-immutable. What is shown to users is the same YAML with secret values masked.
+immutable. What is shown to users is the dump of the same document with every
+secret value masked (``_mask``), never a text replacement in the YAML.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from cloudos.addons import Credentials, context_values, credential_files, credentials_env
+from cloudos.addons import (
+    Credentials,
+    context_values,
+    credential_files,
+    credentials_env,
+    secret_spellings,
+)
+from cloudos.apps._mask import MASK, mask_document
 from cloudos.templates import (
     AttachedModifier,
     Modifier,
@@ -31,7 +39,6 @@ APP_LABEL = "io.cloudos.app"
 SPEC_LABEL = "io.cloudos.spec"
 STATE_LABEL = "io.cloudos.state"
 SECRET_TYPES = frozenset({"password", "secret"})
-MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -122,10 +129,12 @@ def build_stack(
             deploy["replicas"] = 0
     text = dump_stack(stack)
     hidden = [str(result.values[name]) for name in secret_params if result.values.get(name)]
-    hidden += [link.credentials.password for link in inputs.addons.values()]
+    hidden += [
+        text for link in inputs.addons.values() for text in secret_spellings(link.credentials)
+    ]
     return BuiltStack(
         yaml=text,
-        masked_yaml=mask(text, hidden),
+        masked_yaml=dump_stack(mask_document(stack, hidden)),
         spec_hash=spec_hash,
         values=result.values,
         secrets=secrets,
@@ -216,14 +225,6 @@ def _attach_addons(
     return secrets
 
 
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret value (at least 4 characters) replaced by a mask."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret.replace("$", "$$"), MASK).replace(secret, MASK)
-    return text
-
-
 __all__ = [
     "APP_LABEL",
     "MASK",
@@ -234,6 +235,5 @@ __all__ = [
     "BuiltStack",
     "StackInputs",
     "build_stack",
-    "mask",
     "parse_template",
 ]
