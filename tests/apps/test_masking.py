@@ -39,6 +39,7 @@ parameters:
 addons:
   mysql: {}
   postgresql: {}
+credentials: env  # the URLs, percent-encoded passwords in them, in the environment too
 services:
   web:
     image: cloudos/static:0.1

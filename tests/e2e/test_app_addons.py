@@ -69,7 +69,8 @@ def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
             "php",
             "-r",
             f'new PDO("mysql:host=" . getenv("MYSQL_HOST") . ";dbname={shop_db}", '
-            'getenv("MYSQL_USER"), getenv("MYSQL_PASSWORD")); echo "connected";',
+            'getenv("MYSQL_USER"), trim(file_get_contents(getenv("MYSQL_PASSWORD_FILE")))); '
+            'echo "connected";',
         ]
     )
     assert probe.exit_code != 0

@@ -117,7 +117,9 @@ def build_stack(
         name for name, param in template.parameters.items() if param.type in SECRET_TYPES
     )
     secrets = _attach_secrets(stack, inputs.stack, secret_params, result.values)
-    secrets.update(_attach_addons(stack, inputs.stack, inputs.addons))
+    secrets.update(
+        _attach_addons(stack, inputs.stack, inputs.addons, plain=template.credentials == "env")
+    )
     spec_hash = hashlib.sha256(dump_stack(stack).encode()).hexdigest()[:16]
     for service in stack["services"].values():
         deploy = service.setdefault("deploy", {})
@@ -186,15 +188,24 @@ def _attach_secrets(
 
 
 def _attach_addons(
-    stack: dict[str, Any], stack_name: str, addons: Mapping[str, AddonLink]
+    stack: dict[str, Any], stack_name: str, addons: Mapping[str, AddonLink], *, plain: bool
 ) -> dict[str, str]:
-    """Every service gets each addon's credentials (variables and secret files) and
-    joins the addon server's network; a value the template sets itself wins."""
+    """Every service gets each addon's credentials and joins the addon server's
+    network; a value the template sets itself wins.
+
+    The passwords (and the URLs holding them) are secret files, announced as
+    ``<NAME>_FILE``; only with ``plain`` (the template says ``credentials: env``) are
+    they environment variables too, which anyone who may inspect the service reads.
+    """
     secrets: dict[str, str] = {}
     for kind in sorted(addons):
         link = addons[kind]
-        variables = credentials_env(link.credentials)
         files = credential_files(link.credentials)
+        variables = {
+            name: value
+            for name, value in credentials_env(link.credentials).items()
+            if plain or name not in files
+        }
         for name in sorted(files):
             digest = hashlib.sha256(files[name].encode()).hexdigest()[:12]
             docker_name = f"{stack_name}_{name.lower()}_{digest}"
