@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cloudos.addons import Credentials
 from cloudos.apps import APP_LABEL, MASK, SPEC_LABEL, STATE_LABEL, StackInputs, build_stack
-from cloudos.templates import builtin_modifiers
+from cloudos.apps._stack import AddonLink
+from cloudos.templates import TemplateError, builtin_modifiers
 from tests.apps.conftest import HELLO
 
 LIBRARY = builtin_modifiers()
@@ -71,7 +73,7 @@ def test_secret_values_are_masked_in_what_users_see() -> None:
     assert PASSWORD.replace("$", "$$") in built.yaml
     assert PASSWORD not in built.masked_yaml
     assert PASSWORD.replace("$", "$$") not in built.masked_yaml
-    assert f"MESSAGE: {MASK}" in built.masked_yaml
+    assert yaml.safe_load(built.masked_yaml)["services"]["web"]["environment"]["MESSAGE"] == MASK
 
 
 def test_generated_secrets_are_generated_once_and_kept_in_values() -> None:
@@ -124,3 +126,65 @@ def test_a_template_without_secrets_has_no_docker_secrets() -> None:
     assert built.secrets == {}
     assert "secrets" not in yaml.safe_load(built.yaml)
     assert built.masked_yaml == built.yaml
+
+
+PHP_MYSQL = (Path(__file__).parents[1] / "e2e" / "apps" / "php-mysql.yaml").read_text()
+ADDON_PASSWORD = "addon-Pa55word"
+
+
+def with_mysql(template_text: str) -> StackInputs:
+    credentials = Credentials(
+        kind="mysql",
+        host="t--default--mysql_server",
+        port=3306,
+        database="app_db",
+        user="app_user",
+        password=ADDON_PASSWORD,
+    )
+    return replace(
+        inputs(),
+        template_text=template_text,
+        template_source="php-mysql.yaml",
+        values={},
+        addons={"mysql": AddonLink(credentials=credentials, network="t--default--mysql")},
+    )
+
+
+def test_addon_passwords_are_only_files_unless_the_template_says_env() -> None:
+    assert "credentials:" not in PHP_MYSQL, "the default is what is tested here"
+    built = build_stack(with_mysql(PHP_MYSQL), library=LIBRARY)
+    web = yaml.safe_load(built.yaml)["services"]["web"]
+    env = web["environment"]
+    assert env["MYSQL_HOST"] == "t--default--mysql_server"
+    assert env["MYSQL_USER"] == "app_user"
+    assert env["MYSQL_PASSWORD_FILE"] == "/run/secrets/MYSQL_PASSWORD"
+    assert env["MYSQL_URL_FILE"] == "/run/secrets/MYSQL_URL"
+    assert "MYSQL_PASSWORD" not in env
+    assert "MYSQL_URL" not in env
+    assert ADDON_PASSWORD not in built.yaml, "what docker inspect shows holds no password"
+    assert ADDON_PASSWORD in built.secrets.values()
+    assert {"source": "addon-mysql_password", "target": "MYSQL_PASSWORD"} in web["secrets"]
+
+
+def test_a_template_that_says_env_also_gets_plain_variables() -> None:
+    text = PHP_MYSQL.replace("addons:\n", "credentials: env\naddons:\n")
+    built = build_stack(with_mysql(text), library=LIBRARY)
+    env = yaml.safe_load(built.yaml)["services"]["web"]["environment"]
+    assert env["MYSQL_PASSWORD"] == ADDON_PASSWORD
+    assert (
+        env["MYSQL_URL"]
+        == f"mysql://app_user:{ADDON_PASSWORD}@t--default--mysql_server:3306/app_db"
+    )
+    assert env["MYSQL_PASSWORD_FILE"] == "/run/secrets/MYSQL_PASSWORD"
+    shown = yaml.safe_load(built.masked_yaml)["services"]["web"]["environment"]
+    assert shown["MYSQL_PASSWORD"] == MASK
+
+
+def test_an_unknown_credentials_mode_is_refused_where_it_is_written() -> None:
+    text = PHP_MYSQL.replace("addons:\n", "credentials: plain\naddons:\n")
+    with pytest.raises(TemplateError) as caught:
+        build_stack(replace(with_mysql(text), template_source="mine.yaml"), library=LIBRARY)
+    message = str(caught.value)
+    assert message.startswith("mine.yaml:7:")
+    assert "credentials" in message
+    assert "'files' or 'env'" in message

@@ -69,7 +69,8 @@ def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
             "php",
             "-r",
             f'new PDO("mysql:host=" . getenv("MYSQL_HOST") . ";dbname={shop_db}", '
-            'getenv("MYSQL_USER"), getenv("MYSQL_PASSWORD")); echo "connected";',
+            'getenv("MYSQL_USER"), trim(file_get_contents(getenv("MYSQL_PASSWORD_FILE")))); '
+            'echo "connected";',
         ]
     )
     assert probe.exit_code != 0
@@ -197,3 +198,36 @@ def test_a_dedicated_server_asked_at_install_and_a_dump_restored_through_the_cli
     assert missing.returncode == 1
     assert b"app 'notes' has no 'mysql' addon (its addons: postgresql)" in missing.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_a_files_mode_app_connects_with_no_password_in_what_docker_inspect_shows(
+    control_plane: ControlPlane,
+) -> None:
+    """php-mysql.yaml says nothing of `credentials`: files, the default."""
+    plane = control_plane
+    install(plane, "guest", "php-mysql.yaml")
+    plane.wait_status("guest", {"running"}, timeout=240)
+    stack = f"{plane.instance}-default-guest"
+    container = plane.docker.containers.list(
+        filters={"label": f"com.docker.stack.namespace={stack}"}
+    )[0]
+    secret = container.exec_run(["cat", "/run/secrets/MYSQL_PASSWORD"])
+    assert secret.exit_code == 0, secret.output
+    password = secret.output.decode()
+    assert len(password) == 32
+
+    # The app itself (its page, run in its container) reaches its database.
+    page = container.exec_run(["php", "/srv/www/index.php"])
+    assert page.exit_code == 0, page.output
+    assert page.output.decode().startswith("hits=1 db=")
+
+    service = plane.docker.services.get(f"{stack}_web")
+    env = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert "MYSQL_PASSWORD_FILE=/run/secrets/MYSQL_PASSWORD" in env
+    assert "MYSQL_URL_FILE=/run/secrets/MYSQL_URL" in env
+    assert not [item for item in env if item.startswith(("MYSQL_PASSWORD=", "MYSQL_URL="))]
+    # Nowhere in `docker inspect` of the service or its container, nor in the revision.
+    assert password not in json.dumps(service.attrs)
+    assert password not in json.dumps(container.attrs)
+    revision = plane.api.get("/spaces/default/apps/guest/revisions/1").json()
+    assert password not in revision["stack_yaml"]

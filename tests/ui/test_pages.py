@@ -14,6 +14,7 @@ from cloudos.identity import begin_totp, confirm_totp, create_user, set_member
 from cloudos.identity._signin import MAX_FAILURES
 from cloudos.spaces import create_space
 from cloudos.store.models import App, AppEvent, AuditEvent, Space, User
+from cloudos.ui import _pages
 from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, install_sites, sign_in
 
 PASSWORD = "another long passphrase"
@@ -238,3 +239,17 @@ def test_the_dashboard_shows_recent_events_of_the_visitors_spaces_only(
     assert "Recent events" in dashboard
     assert "team-app went wrong" in dashboard
     assert "other-app went wrong" not in dashboard
+
+
+def test_the_install_page_says_how_the_app_takes_its_addon_passwords(
+    browser_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(browser_client, ADMIN, ADMIN_PASSWORD)
+    page = browser_client.get("/catalog/org.wordpress.wordpress").text
+    assert "from secret files, never from its environment" in page
+    wordpress = _pages._catalog()["org.wordpress.wordpress"]
+    plain = wordpress.model_copy(update={"credentials": "env"})
+    monkeypatch.setattr(_pages, "_catalog", lambda: {"org.wordpress.wordpress": plain})
+    page = browser_client.get("/catalog/org.wordpress.wordpress").text
+    assert "from environment variables, which anyone who may inspect its services" in page
+    assert "from secret files" not in page

@@ -14,6 +14,7 @@ from cloudos.addons._credentials import (
     credential_files,
     credentials_env,
     credentials_for,
+    secret_spellings,
 )
 from cloudos.addons._model import (
     ADDON_LABEL,
@@ -59,6 +60,7 @@ __all__ = [
     "remove_server",
     "render_server_stack",
     "restore",
+    "secret_spellings",
     "server_stack_spec",
     "server_status",
     "space_server",

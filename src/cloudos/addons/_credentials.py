@@ -99,6 +99,13 @@ def credential_files(credentials: Credentials) -> dict[str, str]:
     }
 
 
+def secret_spellings(credentials: Credentials) -> tuple[str, ...]:
+    """Every spelling of the password a stack may hold: as is, and percent-encoded
+    as in the URL (what must be masked wherever a stack is shown)."""
+    password = credentials.password
+    return (password, quote(password, safe="")) if password else ()
+
+
 def context_values(credentials: Credentials) -> dict[str, object]:
     """``addons.<kind>.<key>`` values for templates (``${addons.mysql.password}``)."""
     c = credentials
@@ -123,4 +130,5 @@ __all__ = [
     "credential_files",
     "credentials_env",
     "credentials_for",
+    "secret_spellings",
 ]

@@ -5,7 +5,8 @@ the modifiers with their values; rendering is deterministic, so the stack can be
 rebuilt from a revision at any time and hashes the same. Secret parameters are
 handed to every service as Docker secrets (``/run/secrets/<name>``) whose names
 carry a hash of their content: a new value means a new secret, as secrets are
-immutable. What is shown to users is the same YAML with secret values masked.
+immutable. What is shown to users is the dump of the same document with every
+secret value masked (``_mask``), never a text replacement in the YAML.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from cloudos.addons import Credentials, context_values, credential_files, credentials_env
+from cloudos.addons import (
+    Credentials,
+    context_values,
+    credential_files,
+    credentials_env,
+    secret_spellings,
+)
+from cloudos.apps._mask import MASK, mask_document
 from cloudos.spaces import Finding, published_ports, reserved_labels
 from cloudos.templates import (
     AttachedModifier,
@@ -32,7 +40,6 @@ APP_LABEL = "io.cloudos.app"
 SPEC_LABEL = "io.cloudos.spec"
 STATE_LABEL = "io.cloudos.state"
 SECRET_TYPES = frozenset({"password", "secret"})
-MASK = "********"
 
 
 @dataclass(frozen=True)
@@ -124,7 +131,9 @@ def build_stack(
         name for name, param in template.parameters.items() if param.type in SECRET_TYPES
     )
     secrets = _attach_secrets(stack, inputs.stack, secret_params, result.values)
-    secrets.update(_attach_addons(stack, inputs.stack, inputs.addons))
+    secrets.update(
+        _attach_addons(stack, inputs.stack, inputs.addons, plain=template.credentials == "env")
+    )
     spec_hash = hashlib.sha256(dump_stack(stack).encode()).hexdigest()[:16]
     for service in stack["services"].values():
         deploy = service.setdefault("deploy", {})
@@ -136,10 +145,12 @@ def build_stack(
             deploy["replicas"] = 0
     text = dump_stack(stack)
     hidden = [str(result.values[name]) for name in secret_params if result.values.get(name)]
-    hidden += [link.credentials.password for link in inputs.addons.values()]
+    hidden += [
+        text for link in inputs.addons.values() for text in secret_spellings(link.credentials)
+    ]
     return BuiltStack(
         yaml=text,
-        masked_yaml=mask(text, hidden),
+        masked_yaml=dump_stack(mask_document(stack, hidden)),
         spec_hash=spec_hash,
         values=result.values,
         secrets=secrets,
@@ -236,15 +247,24 @@ def _attach_secrets(
 
 
 def _attach_addons(
-    stack: dict[str, Any], stack_name: str, addons: Mapping[str, AddonLink]
+    stack: dict[str, Any], stack_name: str, addons: Mapping[str, AddonLink], *, plain: bool
 ) -> dict[str, str]:
-    """Every service gets each addon's credentials (variables and secret files) and
-    joins the addon server's network; a value the template sets itself wins."""
+    """Every service gets each addon's credentials and joins the addon server's
+    network; a value the template sets itself wins.
+
+    The passwords (and the URLs holding them) are secret files, announced as
+    ``<NAME>_FILE``; only with ``plain`` (the template says ``credentials: env``) are
+    they environment variables too, which anyone who may inspect the service reads.
+    """
     secrets: dict[str, str] = {}
     for kind in sorted(addons):
         link = addons[kind]
-        variables = credentials_env(link.credentials)
         files = credential_files(link.credentials)
+        variables = {
+            name: value
+            for name, value in credentials_env(link.credentials).items()
+            if plain or name not in files
+        }
         for name in sorted(files):
             digest = hashlib.sha256(files[name].encode()).hexdigest()[:12]
             docker_name = f"{stack_name}_{name.lower()}_{digest}"
@@ -275,14 +295,6 @@ def _attach_addons(
     return secrets
 
 
-def mask(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret value (at least 4 characters) replaced by a mask."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= 4:
-            text = text.replace(secret.replace("$", "$$"), MASK).replace(secret, MASK)
-    return text
-
-
 __all__ = [
     "APP_LABEL",
     "MASK",
@@ -293,7 +305,6 @@ __all__ = [
     "BuiltStack",
     "StackInputs",
     "build_stack",
-    "mask",
     "parse_template",
     "placeable_update_order",
 ]

@@ -40,6 +40,7 @@ ParamType = Literal[
 Architecture = Literal["amd64", "arm64", "arm", "386", "ppc64le", "s390x"]
 _AMD64: tuple[Architecture, ...] = ("amd64",)
 AddonKind = Literal["mysql", "postgresql", "redis", "smtp", "sso"]
+CredentialsMode = Literal["files", "env"]
 
 _REVERSE_DNS = r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$"
 _SEMVER = (
@@ -172,6 +173,15 @@ class Template(_Strict):
     architectures: list[Architecture] = Field(default_factory=lambda: list(_AMD64))
     parameters: dict[ParamName, Parameter] = Field(default_factory=dict)
     addons: dict[AddonKind, Addon] = Field(default_factory=dict)
+    credentials: CredentialsMode = Field(
+        default="files",
+        description=(
+            "How the services take their addons' passwords: 'files' (Docker secret files, "
+            "announced as <NAME>_FILE; no password in the environment) or 'env' (also as "
+            "plain environment variables, which docker inspect shows: for images that "
+            "read nothing else)."
+        ),
+    )
     routes: list[Route] = Field(default_factory=list)
     healthchecks: list[HealthCheck] = Field(default_factory=list)
     modifiers: list[ModifierUse] = Field(default_factory=list)

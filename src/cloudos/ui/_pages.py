@@ -459,6 +459,7 @@ def _wizard_context(
             "version": template.version,
             "description": wizard.text_of(template.description),
             "addons": sorted(template.addons),
+            "credentials": template.credentials,
         },
         "fields": wizard.fields(template, sent),
         "spaces": spaces,
