@@ -152,7 +152,8 @@ class Reconciler:
         self._finish_spaces()
         if self.router is not None:
             try:
-                self.router.sync(self.client, everything)
+                # A router on its way is looked at again soon, like a settling app.
+                report.settling = self.router.sync(self.client, everything) or report.settling
             except CloudOSError as err:
                 report.errors.append(f"router: {err}")
                 log.warning("router: %s", err)
