@@ -1,6 +1,7 @@
 """Install-to-ready as a user sees it: Cloud OS vs ``docker stack deploy`` + a route.
 
 Run:  .venv/bin/python bench/bench_install.py --rounds 9      # --timeline: where time goes
+      .venv/bin/python bench/bench_install.py --rounds 3 --new-space
 
 Needs the real engine in swarm mode and the platform images (``cloudos images build``).
 "Ready" is what a user notices: the app answering at its address through a router.
@@ -29,6 +30,13 @@ A warm-up install (not counted) creates the space network and starts Cloud OS's
 router. Between rounds both apps are removed with their volumes, and each router is
 seen to answer 404 for the old name (not measured). Prints each round, then the
 median and spread of both sides and of the per-round ratio Cloud OS / plain.
+
+With ``--new-space`` each round installs into a space of its own, created before the
+clock starts (Cloud OS: ``POST /spaces``; plain: nothing yet). The space's network
+then comes with the app, and each router must join it, which replaces its task
+(host ports: stop-first). The plain side creates the network, deploys, runs
+``docker service update --detach --network-add`` on its router and loads the route as
+soon as the new router task answers.
 
 With ``--timeline`` each Cloud OS round also shows when the install request was
 answered and, from the control plane's log (at INFO), when the stack was deployed and
@@ -66,7 +74,7 @@ from cloudos.router import (
     render_caddy_config,
     render_router_stack,
 )
-from cloudos.spaces import network_name
+from cloudos.spaces import create_space, network_name
 from cloudos.store import open_database
 from cloudos.vault import Vault
 
@@ -164,12 +172,12 @@ class ControlPlane:
             base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
 
-    def install_until_ok(self, name: str, port: int) -> tuple[float, float]:
+    def install_until_ok(self, name: str, port: int, space: str = "default") -> tuple[float, float]:
         """Seconds from the install request to the first 200, and the wall clock it began."""
         began = time.time()
         start = time.perf_counter()
         response = self.api.post(
-            "/spaces/default/apps",
+            f"/spaces/{space}/apps",
             json={
                 "name": name,
                 "template_text": TEMPLATE,
@@ -180,17 +188,23 @@ class ControlPlane:
         if response.status_code != 201:
             raise SystemExit(f"install failed: {response.text}")
         self.answered = time.perf_counter() - start
-        return self.probe.until_ok(f"{name}.default.localhost", start), began
+        return self.probe.until_ok(f"{name}.{space}.localhost", start), began
 
-    def remove(self, name: str) -> None:
+    def create_space(self, space: str) -> None:
+        """A new space (not timed)."""
+        response = self.api.post("/spaces", json={"name": space})
+        if response.status_code != 201:
+            raise SystemExit(f"space {space}: {response.text}")
+
+    def remove(self, name: str, space: str = "default") -> None:
         """Remove the app with its volumes; wait until it is gone and no longer routed."""
-        self.api.delete(f"/spaces/default/apps/{name}", params={"purge": "true"})
+        self.api.delete(f"/spaces/{space}/apps/{name}", params={"purge": "true"})
         wait(
-            lambda: self.api.get(f"/spaces/default/apps/{name}").status_code == 404,
+            lambda: self.api.get(f"/spaces/{space}/apps/{name}").status_code == 404,
             timeout=120,
             what=f"{name} removed",
         )
-        self.probe.until_unrouted(f"{name}.default.localhost")
+        self.probe.until_unrouted(f"{name}.{space}.localhost")
 
     def timeline(self, stack: str, began: float) -> str:
         """When the log says the stack was deployed and the router config loaded."""
@@ -239,6 +253,7 @@ class PlainSwarm:
 
     def __init__(self, root: Path, instance: str, client: docker.DockerClient) -> None:
         self.client = client
+        self.instance = instance
         self.deployed: set[str] = set()
         self.network = network_name(instance, "default")
         database = open_database(f"sqlite:///{root / 'render.db'}")
@@ -270,43 +285,75 @@ class PlainSwarm:
         wait(self.admin.answers, timeout=60, what="the plain router's admin socket")
         self.admin.load(self._config(RouteTable()))
 
-    def render(self, name: str, port: int) -> str:
+    def render(self, name: str, port: int, space: str = "default") -> str:
         """The stack YAML of ``name`` (rendered as the reconciler renders it)."""
+        if space != "default":
+            with self.manager.database.session() as session:
+                create_space(session, name=space)
         self.manager.install(
-            space="default",
+            space=space,
             name=name,
             template=TemplateRef(text=TEMPLATE, source="hello.yaml"),
             values={"http_port": port},
         )
         with self.manager.database.session() as session:
-            app = self.manager.get(session, "default", name)
+            app = self.manager.get(session, space, name)
             built = self.manager.build(app, self.manager.revision(session, app, 1))
             self.stack = app.stack
         if built.secrets:
             raise SystemExit("the benchmark template must not need Docker secrets")
         return built.yaml
 
-    def deploy_until_ok(self, name: str, yaml: str) -> float:
-        """Seconds from ``docker stack deploy`` to the first 200 through the plain router."""
+    def deploy_until_ok(self, name: str, yaml: str, space: str = "default") -> float:
+        """Seconds from ``docker stack deploy`` to the first 200 through the plain router;
+        in a new space, its network is created and the router joins it on the way."""
         start = time.perf_counter()
+        network = network_name(self.instance, space)
+        if space != "default":
+            self.client.networks.create(
+                network,
+                driver="overlay",
+                attachable=True,
+                labels={"io.cloudos.instance": self.instance},
+            )
         self._deploy(self.stack, yaml)
+        if space != "default":
+            self._join(network)
         route = Route(
-            domain=self.host(name),
-            space="default",
-            upstream=Upstream(service=f"{self.stack}_web", port=8080, network=self.network),
+            domain=self.host(name, space),
+            space=space,
+            upstream=Upstream(service=f"{self.stack}_web", port=8080, network=network),
             app=name,
         )
         self.admin.load(self._config(RouteTable(routes=[route])))
-        return self.probe.until_ok(self.host(name), start)
+        return self.probe.until_ok(self.host(name, space), start)
 
-    def host(self, name: str) -> str:
+    def _join(self, network: str) -> None:
+        """Attach the router to ``network``; return once its new task answers."""
+        service = self.client.services.get(f"{self.router}_caddy")
+        before = {task["ID"] for task in service.tasks()}
+        subprocess.run(
+            ["docker", "service", "update", "--detach", "--network-add", network, service.name],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+        def replaced() -> bool:
+            tasks = service.tasks(filters={"desired-state": "running"})
+            return any(
+                task["ID"] not in before and task["Status"]["State"] == "running" for task in tasks
+            )
+
+        wait(replaced, timeout=60, what="plain router replaced", every=PROBE_INTERVAL)
+        wait(self.admin.answers, timeout=60, what="plain router answers", every=PROBE_INTERVAL)
+
+    def host(self, name: str, space: str = "default") -> str:
         """The app's domain, as Cloud OS would give it."""
-        return f"{name}.default.localhost"
+        return f"{name}.{space}.localhost"
 
-    def remove(self, name: str, stack: str) -> None:
+    def remove(self, name: str, stack: str, space: str = "default") -> None:
         """Drop the route, ``docker stack rm`` and drop the stack's volume."""
         self.admin.load(self._config(RouteTable()))
-        self.probe.until_unrouted(self.host(name))
+        self.probe.until_unrouted(self.host(name, space))
         self._remove(stack)
 
     def close(self) -> None:
@@ -361,6 +408,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--timeline", action="store_true")
+    parser.add_argument("--new-space", action="store_true")
     args = parser.parse_args()
     client = docker.from_env(timeout=120)
     root = Path(tempfile.mkdtemp(prefix="cloudos-bench-install-"))
@@ -374,22 +422,26 @@ def main() -> None:
         plane.remove("warm")
         plain = PlainSwarm(root, plane.instance, client)
         for i in range(args.rounds):
-            yaml = plain.render(f"plain{i}", free_port())
+            space = f"new{i}" if args.new_space else "default"
+            yaml = plain.render(f"plain{i}", free_port(), f"p{space}" if args.new_space else space)
             began = 0.0
             for side in ("cloudos", "plain") if i % 2 == 0 else ("plain", "cloudos"):
                 if side == "cloudos":
-                    seconds, began = plane.install_until_ok(f"app{i}", free_port())
+                    if args.new_space:
+                        plane.create_space(space)
+                    seconds, began = plane.install_until_ok(f"app{i}", free_port(), space)
                     ours.append(seconds)
-                    plane.remove(f"app{i}")
+                    plane.remove(f"app{i}", space)
                 else:
-                    theirs.append(plain.deploy_until_ok(f"plain{i}", yaml))
-                    plain.remove(f"plain{i}", plain.stack)
+                    pspace = f"p{space}" if args.new_space else space
+                    theirs.append(plain.deploy_until_ok(f"plain{i}", yaml, pspace))
+                    plain.remove(f"plain{i}", plain.stack, pspace)
             line = (
                 f"round {i + 1}: cloudos {ours[-1]:.2f} s, plain {theirs[-1]:.2f} s, "
                 f"ratio {ours[-1] / theirs[-1]:.2f}"
             )
             if args.timeline:
-                stack = f"{plane.instance}-default-app{i}"
+                stack = f"{plane.instance}-{space}-app{i}"
                 marks = plane.timeline(stack, began)
                 line += f"  [answered +{plane.answered:.2f}, {marks}, 200 +{ours[-1]:.2f}]"
             print(line, flush=True)
