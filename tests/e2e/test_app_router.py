@@ -524,3 +524,42 @@ def test_the_control_plane_guards_routes_and_serves_each_spaces_portal(
     plain = via_router(plane, platform, https=False)
     assert plain is not None
     assert plain.status_code == 308
+
+
+def test_first_app_of_a_new_space_is_served_as_soon_as_the_replaced_router_answers(
+    routed_plane: ControlPlane,
+) -> None:
+    """The router joins a new space's network by being replaced; the new task gets its
+    configuration when it answers, not a whole reconcile interval later."""
+    plane = routed_plane
+    plane.settings["CLOUDOS_RECONCILE_INTERVAL"] = "60"
+    plane.stop()
+    plane.start()
+    install = {"template_text": HELLO, "values": {"http_port": free_port(), "message": "one"}}
+    assert (
+        plane.api.post("/spaces/default/apps", json={"name": "one", **install}).status_code == 201
+    )
+    wait_until(
+        lambda: text(via_router(plane, "one.default.localhost")) == "one",
+        timeout=120,
+        what="the first app through the router",
+    )
+    service = plane.docker.services.get(f"{plane.instance}-router_caddy")
+    before = {t["ID"] for t in service.tasks()}
+
+    assert plane.api.post("/spaces", json={"name": "blue"}).status_code == 201
+    install = {"template_text": HELLO, "values": {"http_port": free_port(), "message": "two"}}
+    assert plane.api.post("/spaces/blue/apps", json={"name": "two", **install}).status_code == 201
+    plane.wait_status("two", {"running"}, space="blue", timeout=90)
+    wait_until(
+        lambda: {t["ID"] for t in service.tasks(filters={"desired-state": "running"})} - before,
+        timeout=60,
+        what="the router replaced to join the new space's network",
+    )
+    # Well within the 60 s interval: both apps answer at their names again.
+    wait_until(
+        lambda: text(via_router(plane, "two.blue.localhost")) == "two",
+        timeout=30,
+        what="the new space's app through the replaced router",
+    )
+    assert text(via_router(plane, "one.default.localhost")) == "one"

@@ -192,7 +192,8 @@ class Reconciler:
         if self.router is None or not self.faults.due(ROUTER_KEY):
             return
         try:
-            self.router.sync(self.client, everything)
+            # A router on its way is looked at again soon, like a settling app.
+            report.settling = self.router.sync(self.client, everything) or report.settling
         except Exception as err:  # the router's failure is the router's, not the pass's
             message = _describe(err, "router sync")
             report.errors.append(f"router: {message}")

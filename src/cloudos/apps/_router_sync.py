@@ -6,6 +6,12 @@ spaces that have routes), and the configuration is compared with what the router
 runs now, so a restarted or replaced router gets its configuration back by
 itself, while an unchanged one is never reloaded (a reload closes idle keep-alive
 connections).
+
+A router on its way (its stack just deployed, its task being replaced, its admin socket
+not answering yet) makes the reconciler look again at the settle interval instead of a
+whole reconcile interval later, so a replaced router serves its routes as soon as it
+answers. That lasts at most ``ROUTER_SETTLE_LIMIT`` seconds: a router that never
+comes up does not keep an idle cloud busy.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +59,8 @@ log = logging.getLogger(__name__)
 
 SPEC_LABEL = "io.cloudos.spec"
 TRUST_IN_ROUTER = "/etc/cloudos-router/trust"
+# Seconds a router may stay on its way before passes fall back to the reconcile interval.
+ROUTER_SETTLE_LIMIT = 120.0
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,24 @@ class RouterSync:
         self.settings = settings
         self._endpoint_mode = endpoint_mode
         self._node_id: str | None = None
+        self._unsettled_since: float | None = None
         self.loads = 0
 
-    def sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> None:
-        """One step: deploy the router stack if its spec changed, then its configuration."""
+    def sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> bool:
+        """One step: deploy the router stack if its spec changed, then its configuration.
+
+        Returns whether the router is still on its way (look again soon)."""
+        settled = self._sync(client, observed)
+        if settled:
+            self._unsettled_since = None
+            return False
+        now = time.monotonic()
+        if self._unsettled_since is None:
+            self._unsettled_since = now
+        return now - self._unsettled_since < ROUTER_SETTLE_LIMIT
+
+    def _sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> bool:
+        """Whether the router runs its wanted stack and configuration after this step."""
         with self.database.session() as session:
             table = route_table(
                 session,
@@ -117,9 +140,10 @@ class RouterSync:
                 network_name(self.settings.instance, space.name)
                 for space in session.scalars(select(Space).where(Space.removing.is_(False)))
             ]
+        stack = observed.get(self.settings.stack)
         spaces_served = [r for r in table.routes if r.space != PLATFORM_SPACE] or table.redirects
-        if not spaces_served and self.settings.stack not in observed:
-            return  # nothing to serve yet (not even a space's portal): no router needed
+        if not spaces_served and stack is None:
+            return True  # nothing to serve yet (not even a space's portal): no router needed
         needed = {
             route.upstream.network for route in table.routes if isinstance(route.upstream, Upstream)
         }
@@ -135,7 +159,7 @@ class RouterSync:
         # outage), so the set grows with new spaces and shrinks only when one is removed.
         existing = set(network_names(client, instance=self.settings.instance))
         networks = sorted(needed | (set(spaces) & existing))
-        self._deploy_stack(client, observed.get(self.settings.stack), networks)
+        deployed = self._deploy_stack(client, stack, networks)
         config = render_caddy_config(
             table,
             endpoint_mode="vip" if self._endpoint_mode() == "vip" else "dnsrr",
@@ -149,20 +173,24 @@ class RouterSync:
         wanted = dump_caddy_config(config)
         socket = self.settings.admin_socket
         if not socket.exists():
-            return  # the router is starting: the next pass loads it
+            return False  # the router is starting: the next pass loads it
         with RouterAdmin(socket, timeout=10) as admin:
             try:
                 running = dump_caddy_config(admin.config())
             except CloudOSError as err:
                 log.info("router not answering yet: %s", err)
-                return
+                return False
             if running != wanted:
                 admin.load(wanted)
                 self.loads += 1
+        # A task being replaced (stop-first) still answers until it stops: the one that
+        # follows starts without this configuration.
+        return not deployed and stack is not None and _steady(stack)
 
     def _deploy_stack(
         self, client: docker.DockerClient, observed: ObservedStack | None, networks: list[str]
-    ) -> None:
+    ) -> bool:
+        """Deploy the router stack unless it runs this spec already; whether it deployed."""
         if self._node_id is None:
             self._node_id = detect_engine(client).node_id
         admin_dir = self.settings.data_dir / "router"
@@ -186,7 +214,7 @@ class RouterSync:
         text = render_router_stack(spec)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
         if observed is not None and observed.label(SPEC_LABEL) == digest:
-            return
+            return False
         document = yaml.safe_load(text)
         document["services"]["caddy"]["deploy"]["labels"][SPEC_LABEL] = digest
         deploy_stack(
@@ -197,6 +225,15 @@ class RouterSync:
             docker_host=self.settings.docker_host,
         )
         log.info("router stack deployed (networks: %s)", ", ".join(networks) or "none")
+        return True
+
+
+def _steady(stack: ObservedStack) -> bool:
+    """Every router task running, no update (task replacement) under way."""
+    return all(
+        service.running == (service.replicas or 1) and service.update_state != "updating"
+        for service in stack.services
+    )
 
 
 __all__ = ["RouterSettings", "RouterSync"]

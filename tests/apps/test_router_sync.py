@@ -1,0 +1,92 @@
+"""RouterSync around a fake engine: when a router on its way makes passes come sooner.
+
+tests/e2e/test_app_router.py proves the real thing: the router replaced to join a new
+space's network serves its routes as soon as it answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cloudos.apps import AppManager, Reconciler
+from cloudos.apps import _router_sync as router_sync_module
+from cloudos.apps._router_sync import ROUTER_SETTLE_LIMIT, RouterSettings, RouterSync
+from tests.apps.test_reconciler import FakeSwarm
+
+
+@dataclass
+class Engine:
+    """What the router's stack deploy needs to know about the node."""
+
+    node_id: str = "node-1"
+
+
+@pytest.fixture
+def deploys(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The router stack deploys RouterSync makes, the engine faked around them."""
+    made: list[str] = []
+    monkeypatch.setattr(
+        router_sync_module, "deploy_stack", lambda client, *, name, **_: made.append(name)
+    )
+    monkeypatch.setattr(router_sync_module, "detect_engine", lambda client: Engine())
+    monkeypatch.setattr(router_sync_module, "ensure_network", lambda client, **_: None)
+    monkeypatch.setattr(router_sync_module, "network_names", lambda client, **_: [])
+    return made
+
+
+@pytest.fixture
+def router(manager: AppManager, tmp_path: Path) -> RouterSync:
+    """The router of cloud ``t``; its admin socket does not exist (no router answers)."""
+    return RouterSync(
+        database=manager.database,
+        vault=manager.vault,
+        settings=RouterSettings(
+            instance="t",
+            data_dir=tmp_path / "data",
+            host_data_dir=tmp_path / "data",
+            http_port=8081,
+            https_port=8443,
+            acme_directory="https://127.0.0.1:1/directory",
+            acme_email=None,
+            acme_ca_root=None,
+            docker_host=None,
+        ),
+        endpoint_mode=lambda: "dnsrr",
+    )
+
+
+def test_a_router_on_its_way_is_looked_at_again_soon_for_a_bounded_time(
+    router: RouterSync, deploys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The default space's portal is something to serve: the router stack is deployed.
+    assert router.sync(object(), {}), "just deployed, not answering: look again soon"  # type: ignore[arg-type]
+    assert deploys == ["t-router"]
+    started = router_sync_module.time.monotonic()
+    later = started + ROUTER_SETTLE_LIMIT + 1
+    monkeypatch.setattr(router_sync_module.time, "monotonic", lambda: later)
+    assert not router.sync(object(), {}), "never answering: back to the interval"  # type: ignore[arg-type]
+
+
+def test_a_pass_keeps_settling_while_the_router_is_on_its_way(
+    manager: AppManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    FakeSwarm().install(monkeypatch)  # no apps: nothing of theirs settles
+
+    class Router:
+        pending = True
+
+        def sync(self, client: object, observed: object) -> bool:
+            return self.pending
+
+    fake = Router()
+    reconciler = Reconciler(
+        manager=manager,
+        connect_engine=lambda: object(),  # type: ignore[arg-type,return-value]
+        router=fake,  # type: ignore[arg-type]
+    )
+    assert reconciler.run_once().settling, "no app to watch, but the router is starting"
+    fake.pending = False
+    assert not reconciler.run_once().settling
