@@ -48,6 +48,7 @@ from cloudos.web._auth import (
     client_address,
     enforce,
 )
+from cloudos.web._limits import RequestLimits, is_upload
 from cloudos.web._listen import RouterForwarded
 from cloudos.web._state import AppState, EngineConnector, app_state
 
@@ -150,7 +151,8 @@ def create_app(
                 (403, "The caller's role is too weak, or a space's policy or quota refuses"),
                 (404, "No such object, or not visible to the caller"),
                 (409, "Conflicts with the current state"),
-                (422, "Invalid input; the detail names the field"),
+                (413, "The request body is larger than the operation takes"),
+                (422, "Invalid input (or JSON nested too deeply); the detail names the field"),
                 (503, "The engine or the database does not answer"),
             )
         },
@@ -208,7 +210,14 @@ def create_app(
     # tests/web/test_permissions.py fails for it: no check at start-up, which would
     # cost the OpenAPI document's generation (most of a second) on every start.
     _install_audit(app, database)
-    app.add_middleware(RouterForwarded)  # outermost: every other layer sees the real client
+    app.add_middleware(RouterForwarded)  # every other layer sees the real client
+    # Outermost: sizes and nesting are checked before anything reads the body.
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        routes=[route for api in (*apis, pages) for route in api.routes],
+    )
     return app
 
 
@@ -314,8 +323,12 @@ def _install_audit(app: FastAPI, database: Database) -> None:
 
 
 async def _request_detail(request: Request) -> dict[str, Any] | None:
-    """The request's JSON body, for the audit log (secrets are masked when written)."""
-    if "json" not in request.headers.get("content-type", ""):
+    """The request's JSON body, for the audit log (secrets are masked when written).
+
+    An upload streams past unread, whatever its content type says; every other body
+    was read (bounded, its nesting checked) by ``RequestLimits`` already.
+    """
+    if "json" not in request.headers.get("content-type", "") or is_upload(request.scope):
         return None
     body = await request.body()
     if not body or len(body) > 65536:
