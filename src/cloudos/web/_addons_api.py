@@ -111,7 +111,11 @@ class RestoreOut(BaseModel):
     bytes: int
 
 
-@router.get(f"{ADDON_PATH}/dump", response_class=StreamingResponse)
+@router.get(
+    f"{ADDON_PATH}/dump",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string"}}}}},
+)
 def addon_dump(
     space: str, name: str, kind: str, request: Request, principal: CurrentPrincipal
 ) -> StreamingResponse:

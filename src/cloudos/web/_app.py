@@ -50,6 +50,7 @@ from cloudos.web._auth import (
 )
 from cloudos.web._limits import RequestLimits, is_upload
 from cloudos.web._listen import RouterForwarded
+from cloudos.web._models import Problem, known_query
 from cloudos.web._state import AppState, EngineConnector, app_state
 
 
@@ -68,13 +69,26 @@ class VersionInfo(BaseModel):
     instance: str
 
 
-class Problem(BaseModel):
-    """An RFC 9457 problem document: every error the API returns."""
+class IpvsOut(BaseModel):
+    """Whether the kernel can give services virtual IPs, and why not."""
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
+    available: bool
+    reason: str
+
+
+class EngineOut(BaseModel):
+    """Answer of ``/api/v1/system/engine``: the engine, its swarm and its abilities."""
+
+    version: str
+    api_version: str
+    os: str
+    architecture: str
+    swarm_state: str
+    is_manager: bool
+    node_id: str | None
+    node_count: int
+    ipvs: IpvsOut
+    endpoint_mode: str
 
 
 def create_app(
@@ -185,12 +199,12 @@ def create_app(
         """The control plane's version and the name of this cloud."""
         return VersionInfo(version=__version__, instance=settings.instance_name)
 
-    @system.get("/system/engine")
-    def engine(principal: CurrentPrincipal) -> dict[str, object]:
+    @system.get("/system/engine", response_model=EngineOut)
+    def engine(principal: CurrentPrincipal) -> EngineOut:
         """The engine's version, swarm state, nodes and abilities."""
         client = connect_engine()
         try:
-            return detect_engine(client).as_dict()
+            return EngineOut.model_validate(detect_engine(client).as_dict())
         finally:
             client.close()
 
@@ -202,7 +216,8 @@ def create_app(
 
     apis = (system, identity_router, apps_router, routes_router, addons_router, space_limits_router)
     for api in apis:
-        app.include_router(api, dependencies=[Depends(enforce)])
+        # The caller first: a stranger learns nothing from which parameters are wrong.
+        app.include_router(api, dependencies=[Depends(enforce), Depends(known_query)])
     from cloudos.ui import router as pages  # not under /api/v1: pages check roles themselves
 
     app.include_router(pages)
@@ -280,6 +295,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()))
+        if first.get("type") == "extra_forbidden":
+            return _problem(422, "Invalid request", f"{where}: unknown field")
         return _problem(422, "Invalid request", f"{where}: {first.get('msg')}")
 
     @app.exception_handler(StarletteHTTPException)
