@@ -85,6 +85,22 @@ class Settings(BaseSettings):
         description="The data directory as the engine's host sees it, when the control "
         "plane runs in a container (set by `cloudos up`).",
     )
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        description="Largest request body the control plane reads (uploads excepted).",
+    )
+    max_upload_bytes: int = Field(
+        default=64 * 1024**3,
+        ge=1024,
+        description="Largest upload (an addon dump to restore), streamed, never held whole.",
+    )
+    control_memory: str = Field(
+        default="1G",
+        pattern=r"^[1-9][0-9]*[KMGkmg]?$",
+        description="Memory limit of the control plane's swarm service (`cloudos up`), "
+        "as Docker reads it: bytes or 512M, 2G.",
+    )
     log_level: LogLevel = "INFO"
 
     @field_validator("platform_host")

@@ -71,6 +71,10 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
         filters={"label": f"com.docker.swarm.service.name={service}"}
     )
     assert [c.attrs["Config"]["Hostname"] for c in control] == [built_images.info()["Name"]]
+    # Swarm holds it to its memory limit (the setting control_memory, 1G by default).
+    spec = built_images.services.get(service).attrs["Spec"]["TaskTemplate"]
+    assert spec["Resources"]["Limits"]["MemoryBytes"] == 1024**3
+    assert [c.attrs["HostConfig"]["Memory"] for c in control] == [1024**3]
 
     # The router reaches the control plane in its container at the platform host, over
     # HTTPS only; the default space's domain sends visitors to its portal there.

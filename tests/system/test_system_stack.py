@@ -63,3 +63,11 @@ def test_sqlite_url_of_the_host_is_not_passed_into_the_container() -> None:
     spec = SystemStackSpec(**{**SPEC.__dict__, "database_url": "sqlite:////host/path.db"})
     service = yaml.safe_load(render_system_stack(spec))["services"]["control"]
     assert "CLOUDOS_DATABASE_URL" not in service["environment"]
+
+
+def test_the_control_plane_has_a_memory_limit() -> None:
+    service = yaml.safe_load(render_system_stack(SPEC))["services"]["control"]
+    assert service["deploy"]["resources"] == {"limits": {"memory": "1G"}}
+    spec = SystemStackSpec(**{**SPEC.__dict__, "memory": "512M"})
+    limits = yaml.safe_load(render_system_stack(spec))["services"]["control"]["deploy"]
+    assert limits["resources"]["limits"]["memory"] == "512M"

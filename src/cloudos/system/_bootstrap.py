@@ -126,6 +126,7 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
             http_port=settings.http_port,
             https_port=settings.https_port,
             extra_env=_passed_settings(settings),
+            memory=settings.control_memory,
         )
         deploy_stack(
             client,

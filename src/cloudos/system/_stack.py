@@ -33,6 +33,7 @@ class SystemStackSpec:
     http_port: int = 80
     https_port: int = 443
     extra_env: tuple[tuple[str, str], ...] = ()  # more CLOUDOS_* settings to pass on
+    memory: str = "1G"  # the control plane's memory limit, as Docker reads it
 
 
 def render_system_stack(spec: SystemStackSpec) -> str:
@@ -77,6 +78,9 @@ def render_system_stack(spec: SystemStackSpec) -> str:
                     # One writer of the SQLite database at a time: stop the old task first.
                     "update_config": {"order": "stop-first", "failure_action": "rollback"},
                     "labels": {"io.cloudos.role": "control-plane"},
+                    # A runaway request (or leak) ends in this task's restart, not in the
+                    # kernel picking a victim among the node's tenants.
+                    "resources": {"limits": {"memory": spec.memory}},
                 },
             }
         },

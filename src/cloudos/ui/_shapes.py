@@ -32,7 +32,7 @@ def parse_history(raw: str, keys: Iterable[str]) -> dict[str, list[Sample]]:
     """The samples a page sent back, for ``keys`` only; anything malformed is dropped."""
     try:
         data = json.loads(raw[:HISTORY_MAX_CHARS]) if raw else {}
-    except ValueError:
+    except (ValueError, RecursionError):  # a form field, not a JSON body: nested at will
         return {}
     if not isinstance(data, dict):
         return {}

@@ -24,6 +24,7 @@ from cloudos.engine import service_health
 from cloudos.errors import CloudOSError, Conflict, InvalidInput
 from cloudos.store.models import AddonBinding, AddonServerRow, Space
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
+from cloudos.web._limits import UPLOAD, PayloadTooLarge
 from cloudos.web._state import app_state
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,11 @@ class RestoreOut(BaseModel):
     bytes: int
 
 
-@router.get(f"{ADDON_PATH}/dump", response_class=StreamingResponse)
+@router.get(
+    f"{ADDON_PATH}/dump",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/octet-stream": {"schema": {"type": "string"}}}}},
+)
 def addon_dump(
     space: str, name: str, kind: str, request: Request, principal: CurrentPrincipal
 ) -> StreamingResponse:
@@ -146,7 +151,7 @@ def _stream(
         client.close()
 
 
-@router.put(f"{ADDON_PATH}/restore", response_model=RestoreOut)
+@router.put(f"{ADDON_PATH}/restore", response_model=RestoreOut, openapi_extra=UPLOAD)
 async def addon_restore(
     space: str, name: str, kind: str, request: Request, principal: CurrentPrincipal
 ) -> RestoreOut:
@@ -161,7 +166,11 @@ async def addon_restore(
         body = _BodyReader(request.stream(), asyncio.get_running_loop())
         try:
             await run_in_threadpool(restore, client, server, names, body)
-        except AddonCommandFailed as err:
+        except CloudOSError as err:
+            if body.too_large is not None:  # the upload passed its limit part way
+                raise body.too_large from err
+            if not isinstance(err, AddonCommandFailed):
+                raise
             raise InvalidInput(
                 f"{err} (is it a {kind} dump made by `cloudos addon dump`?)"
             ) from err
@@ -177,6 +186,7 @@ class _BodyReader:
         self._stream = stream
         self._loop = loop
         self.received = 0
+        self.too_large: PayloadTooLarge | None = None
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -184,6 +194,9 @@ class _BodyReader:
                 chunk = asyncio.run_coroutine_threadsafe(self._next(), self._loop).result()
             except StopAsyncIteration:
                 return
+            except PayloadTooLarge as err:
+                self.too_large = err
+                raise
             self.received += len(chunk)
             if chunk:
                 yield chunk

@@ -47,7 +47,9 @@ from cloudos.web._auth import (
     enforce,
 )
 from cloudos.web._health import install_health
+from cloudos.web._limits import RequestLimits, is_upload
 from cloudos.web._listen import RouterForwarded
+from cloudos.web._models import Problem, known_query
 from cloudos.web._state import AppState, EngineConnector, app_state
 
 
@@ -58,13 +60,26 @@ class VersionInfo(BaseModel):
     instance: str
 
 
-class Problem(BaseModel):
-    """An RFC 9457 problem document: every error the API returns."""
+class IpvsOut(BaseModel):
+    """Whether the kernel can give services virtual IPs, and why not."""
 
-    type: str = "about:blank"
-    title: str
-    status: int
-    detail: str
+    available: bool
+    reason: str
+
+
+class EngineOut(BaseModel):
+    """Answer of ``/api/v1/system/engine``: the engine, its swarm and its abilities."""
+
+    version: str
+    api_version: str
+    os: str
+    architecture: str
+    swarm_state: str
+    is_manager: bool
+    node_id: str | None
+    node_count: int
+    ipvs: IpvsOut
+    endpoint_mode: str
 
 
 def create_app(
@@ -143,7 +158,8 @@ def create_app(
                 (403, "The caller's role is too weak, or a space's policy or quota refuses"),
                 (404, "No such object, or not visible to the caller"),
                 (409, "Conflicts with the current state"),
-                (422, "Invalid input; the detail names the field"),
+                (413, "The request body is larger than the operation takes"),
+                (422, "Invalid input (or JSON nested too deeply); the detail names the field"),
                 (503, "The engine or the database does not answer"),
             )
         },
@@ -167,12 +183,12 @@ def create_app(
         """The control plane's version and the name of this cloud."""
         return VersionInfo(version=__version__, instance=settings.instance_name)
 
-    @system.get("/system/engine")
-    def engine(principal: CurrentPrincipal) -> dict[str, object]:
+    @system.get("/system/engine", response_model=EngineOut)
+    def engine(principal: CurrentPrincipal) -> EngineOut:
         """The engine's version, swarm state, nodes and abilities."""
         client = connect_engine()
         try:
-            return detect_engine(client).as_dict()
+            return EngineOut.model_validate(detect_engine(client).as_dict())
         finally:
             client.close()
 
@@ -184,7 +200,8 @@ def create_app(
 
     apis = (system, identity_router, apps_router, routes_router, addons_router, space_limits_router)
     for api in apis:
-        app.include_router(api, dependencies=[Depends(enforce)])
+        # The caller first: a stranger learns nothing from which parameters are wrong.
+        app.include_router(api, dependencies=[Depends(enforce), Depends(known_query)])
     from cloudos.ui import router as pages  # not under /api/v1: pages check roles themselves
 
     app.include_router(pages)
@@ -192,7 +209,14 @@ def create_app(
     # tests/web/test_permissions.py fails for it: no check at start-up, which would
     # cost the OpenAPI document's generation (most of a second) on every start.
     _install_audit(app, database)
-    app.add_middleware(RouterForwarded)  # outermost: every other layer sees the real client
+    app.add_middleware(RouterForwarded)  # every other layer sees the real client
+    # Outermost: sizes and nesting are checked before anything reads the body.
+    app.add_middleware(
+        RequestLimits,
+        max_body_bytes=settings.max_body_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+        routes=[route for api in (*apis, pages) for route in api.routes],
+    )
     return app
 
 
@@ -255,6 +279,8 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(part) for part in first.get("loc", ()))
+        if first.get("type") == "extra_forbidden":
+            return _problem(422, "Invalid request", f"{where}: unknown field")
         return _problem(422, "Invalid request", f"{where}: {first.get('msg')}")
 
     @app.exception_handler(StarletteHTTPException)
@@ -298,8 +324,12 @@ def _install_audit(app: FastAPI, database: Database) -> None:
 
 
 async def _request_detail(request: Request) -> dict[str, Any] | None:
-    """The request's JSON body, for the audit log (secrets are masked when written)."""
-    if "json" not in request.headers.get("content-type", ""):
+    """The request's JSON body, for the audit log (secrets are masked when written).
+
+    An upload streams past unread, whatever its content type says; every other body
+    was read (bounded, its nesting checked) by ``RequestLimits`` already.
+    """
+    if "json" not in request.headers.get("content-type", "") or is_upload(request.scope):
         return None
     body = await request.body()
     if not body or len(body) > 65536:

@@ -39,6 +39,7 @@ from cloudos.store.models import (
     utcnow,
 )
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
+from cloudos.web._models import RequestBody
 from cloudos.web._state import app_state
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["apps"])
 
 
-class SpaceIn(BaseModel):
+class SpaceIn(RequestBody):
     """A space to create."""
 
     name: str
@@ -105,7 +106,7 @@ class AppOut(BaseModel):
     created_at: datetime
 
 
-class InstallIn(BaseModel):
+class InstallIn(RequestBody):
     """An install request: a catalog template id, or a template's text.
 
     ``dedicated`` lists addons of the template (``mysql``, ``postgresql``, ``redis``)
@@ -120,7 +121,7 @@ class InstallIn(BaseModel):
     dedicated: list[str] = Field(default_factory=list)
 
 
-class UpdateIn(BaseModel):
+class UpdateIn(RequestBody):
     """An update: values to change (others keep theirs), optionally a new template."""
 
     values: dict[str, Any] = Field(default_factory=dict)
@@ -129,7 +130,7 @@ class UpdateIn(BaseModel):
     template_source: str | None = None
 
 
-class RollbackIn(BaseModel):
+class RollbackIn(RequestBody):
     """Which revision to go back to (default: the one before the current)."""
 
     to: int | None = None
@@ -168,7 +169,7 @@ class UnmanagedStack(BaseModel):
     services: list[str]
 
 
-class AdoptIn(BaseModel):
+class AdoptIn(RequestBody):
     """Which stack to adopt, and the app name it gets."""
 
     stack: str
@@ -598,16 +599,20 @@ def app_stats(
         client.close()
 
 
-@router.get("/spaces/{space}/apps/{name}/logs", response_class=StreamingResponse)
+@router.get(
+    "/spaces/{space}/apps/{name}/logs",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def app_logs(
     space: str,
     name: str,
     request: Request,
     principal: CurrentPrincipal,
     tail: Annotated[int | None, Query(ge=0, le=100_000)] = 100,
-    since: str | None = None,
+    since: Annotated[str | None, Query(max_length=64)] = None,
     follow: bool = False,
-    service: str | None = None,
+    service: Annotated[str | None, Query(max_length=64)] = None,
 ) -> StreamingResponse:
     """Log lines of the app's services (``service | line``), streamed; ``follow`` keeps it open."""
     state = app_state(request)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
@@ -54,6 +54,7 @@ from cloudos.web._auth import (
     open_browser_session,
     set_session_cookie,
 )
+from cloudos.web._models import RequestBody
 from cloudos.web._state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["identity"])
@@ -61,7 +62,7 @@ router = APIRouter(prefix="/api/v1", tags=["identity"])
 Role = Literal["viewer", "developer", "admin", "owner"]
 
 
-class LoginIn(BaseModel):
+class LoginIn(RequestBody):
     """Credentials; ``token_name`` asks for an API token too (for the command line)."""
 
     username: str = Field(max_length=64)
@@ -98,14 +99,14 @@ class MeOut(BaseModel):
     token_id: int | None = None  # the API token this request came with (for `cloudos logout`)
 
 
-class PasswordChangeIn(BaseModel):
+class PasswordChangeIn(RequestBody):
     """A new password, proven by the current one."""
 
     current_password: str = Field(max_length=1024)
     new_password: str = Field(max_length=1024)
 
 
-class PasswordResetIn(BaseModel):
+class PasswordResetIn(RequestBody):
     """A new password set by a cluster admin."""
 
     password: str = Field(max_length=1024)
@@ -118,7 +119,7 @@ class TotpBeginOut(BaseModel):
     uri: str
 
 
-class CodeIn(BaseModel):
+class CodeIn(RequestBody):
     """A code from the authenticator app."""
 
     code: str = Field(max_length=64)
@@ -130,13 +131,13 @@ class RecoveryCodesOut(BaseModel):
     recovery_codes: list[str]
 
 
-class PasswordIn(BaseModel):
+class PasswordIn(RequestBody):
     """The current password, to confirm a sensitive change."""
 
     password: str = Field(max_length=1024)
 
 
-class UserIn(BaseModel):
+class UserIn(RequestBody):
     """A new user."""
 
     username: str = Field(max_length=64)
@@ -154,7 +155,7 @@ class UserOut(BaseModel):
     created_at: datetime
 
 
-class TokenIn(BaseModel):
+class TokenIn(RequestBody):
     """A new API token; with ``space`` it acts only there, with at most ``role``."""
 
     name: str = Field(min_length=1, max_length=128)
@@ -177,7 +178,7 @@ class TokenOut(BaseModel):
     token: str | None = None
 
 
-class MemberIn(BaseModel):
+class MemberIn(RequestBody):
     """A member's role."""
 
     role: Role
@@ -191,7 +192,7 @@ class MemberOut(BaseModel):
     since: datetime
 
 
-class InvitationIn(BaseModel):
+class InvitationIn(RequestBody):
     """An invitation's role."""
 
     role: Role = "developer"
@@ -208,7 +209,7 @@ class InvitationOut(BaseModel):
     code: str | None = None
 
 
-class AcceptIn(BaseModel):
+class AcceptIn(RequestBody):
     """Use an invitation: signed in, or as a new user with a name and password."""
 
     code: str = Field(max_length=256)
@@ -534,9 +535,13 @@ def invitation_create(
 # -- audit log ------------------------------------------------------------------------
 
 AuditFormat = Annotated[Literal["json", "jsonl"], Query(description="jsonl: JSON lines")]
+# format=jsonl answers one AuditOut per line.
+AUDIT_LINES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/jsonl": {"schema": {"type": "string"}}}}
+}
 
 
-@router.get("/audit", response_model=list[AuditOut])
+@router.get("/audit", response_model=list[AuditOut], responses=AUDIT_LINES)
 def audit_log(
     request: Request,
     principal: CurrentPrincipal,
@@ -553,7 +558,7 @@ def audit_log(
     )
 
 
-@router.get("/spaces/{space}/audit", response_model=list[AuditOut])
+@router.get("/spaces/{space}/audit", response_model=list[AuditOut], responses=AUDIT_LINES)
 def space_audit_log(
     space: str,
     request: Request,

@@ -32,9 +32,12 @@ from cloudos.router import (
 )
 from cloudos.store.models import App, DomainClaim, RedirectRow, RouteRow, Space
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
+from cloudos.web._models import RequestBody
 from cloudos.web._state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["router"])
+HostQuery = Annotated[str, Query(max_length=253)]
+PathQuery = Annotated[str, Query(max_length=1024)]
 # Lines of the router's log read for certificate errors: Caddy logs little else (no
 # access log), and a failing name is retried (and logged) at least every hour or so.
 LOG_TAIL = 5000
@@ -50,7 +53,7 @@ def _in_space(session: Session, principal: Principal, needed: str) -> Callable[[
     return check
 
 
-class RouteIn(BaseModel):
+class RouteIn(RequestBody):
     """A route to add to one of an app's services."""
 
     space: str = "default"
@@ -77,7 +80,7 @@ class RouteOut(BaseModel):
     url: str
 
 
-class DomainIn(BaseModel):
+class DomainIn(RequestBody):
     """A domain to claim for a space."""
 
     space: str = "default"
@@ -96,7 +99,7 @@ class DomainOut(BaseModel):
     created_at: datetime
 
 
-class RedirectIn(BaseModel):
+class RedirectIn(RequestBody):
     """A domain (and path) to answer with a redirect."""
 
     space: str = "default"
@@ -161,7 +164,9 @@ def _route_out(request: Request, row: RouteRow, app: App) -> RouteOut:
 
 @router.get("/routes", response_model=list[RouteOut])
 def routes(
-    request: Request, principal: CurrentPrincipal, space: str | None = None
+    request: Request,
+    principal: CurrentPrincipal,
+    space: Annotated[str | None, Query(max_length=32)] = None,
 ) -> list[RouteOut]:
     """Every route (of one space with ``space``)."""
     state = app_state(request)
@@ -211,7 +216,7 @@ def route_add(body: RouteIn, request: Request, principal: CurrentPrincipal) -> R
 
 @router.delete("/routes", status_code=204)
 def route_remove(
-    request: Request, principal: CurrentPrincipal, domain: str, path: str = "/"
+    request: Request, principal: CurrentPrincipal, domain: HostQuery, path: PathQuery = "/"
 ) -> Response:
     """Remove the route of a domain and path prefix."""
     state = app_state(request)
@@ -336,7 +341,7 @@ def redirect_add(body: RedirectIn, request: Request, principal: CurrentPrincipal
 
 @router.delete("/redirects", status_code=204)
 def redirect_remove(
-    request: Request, principal: CurrentPrincipal, domain: str, path: str = "/"
+    request: Request, principal: CurrentPrincipal, domain: HostQuery, path: PathQuery = "/"
 ) -> Response:
     """Remove a redirect."""
     state = app_state(request)
@@ -362,7 +367,10 @@ def auth_verify(
     principal: CurrentPrincipal,
     space: Annotated[
         str | None,
-        Query(description="Let only members of this space (and cluster admins) through"),
+        Query(
+            max_length=32,
+            description="Let only members of this space (and cluster admins) through",
+        ),
     ] = None,
 ) -> Response:
     """Forward-auth check: 204 with the caller in ``Remote-*`` headers, 401 otherwise.

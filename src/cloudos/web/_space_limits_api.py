@@ -23,11 +23,12 @@ from cloudos.spaces import (
     space_quota,
 )
 from cloudos.web._app import CurrentPrincipal, app_state
+from cloudos.web._models import RequestBody
 
 router = APIRouter(prefix="/api/v1", tags=["spaces"])
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(RequestBody):
     """The grants a space allows and the host ports it may publish (replaces both;
     [] and null allow none)."""
 
@@ -44,7 +45,7 @@ class PolicyOut(BaseModel):
     grants: dict[str, str] = Field(description="every grant there is, with what it allows")
 
 
-class QuotaIn(BaseModel):
+class QuotaIn(RequestBody):
     """A space's quotas (replaces the current ones); null: no limit."""
 
     max_apps: int | None = None
