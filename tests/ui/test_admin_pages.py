@@ -295,6 +295,12 @@ def test_account_password_two_factor_and_tokens(cloud: Cloud, browser_client: Te
     )
     assert above.status_code == 403
     assert 'id="role-error"' in above.text
+    spoof = browser_client.post(
+        "/account/tokens", data={"csrf_token": csrf, "name": "ci-\u202edorp"}
+    )
+    assert spoof.status_code == 422
+    assert 'id="name-error"' in spoof.text
+    assert "character 4 is U+202E (RIGHT-TO-LEFT OVERRIDE)" in spoof.text
     elsewhere = browser_client.post(
         "/account/tokens", data={"csrf_token": csrf, "name": "ci", "space": "other"}
     )

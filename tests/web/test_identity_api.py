@@ -421,3 +421,20 @@ def test_secrets_never_come_back_in_answers_or_the_audit_log(
     assert "services:" in answers[3]  # the revision's YAML is there
     for value in secrets.values():
         assert not [a for a in answers if value in a]
+
+
+def test_token_names_that_spoof_the_token_list_are_refused_with_the_position(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    spoof = app_client.post("/api/v1/tokens", json={"name": "ci-\u202edorp"}, headers=admin)
+    assert spoof.status_code == 422
+    assert spoof.json()["detail"] == (
+        "body.name: character 4 is U+202E (RIGHT-TO-LEFT OVERRIDE), a control or invisible "
+        "formatting character: use printable text"
+    )
+    escape = login(app_client, token_name="cli\x1b[2J")
+    assert escape.status_code == 422
+    assert escape.json()["detail"].startswith("body.token_name: character 4 is U+001B (")
+    assert [t["name"] for t in app_client.get("/api/v1/tokens", headers=admin).json()] == ["t"]
+    fine = app_client.post("/api/v1/tokens", json={"name": "déploiement – prod"}, headers=admin)
+    assert fine.status_code == 201

@@ -23,6 +23,7 @@ from cloudos.identity._members import (
     remove_member,
     set_member,
 )
+from cloudos.identity._names import DisplayName, check_display_name, display_name_problem
 from cloudos.identity._reauth import (
     SCOPED_REFUSED,
     begin_own_totp,
@@ -59,6 +60,7 @@ __all__ = [
     "ROLES",
     "SCOPED_REFUSED",
     "SESSION_LIFETIME",
+    "DisplayName",
     "Principal",
     "SignInRefused",
     "accept",
@@ -68,6 +70,7 @@ __all__ = [
     "begin_own_totp",
     "begin_totp",
     "change_own_password",
+    "check_display_name",
     "check_password_strength",
     "check_role",
     "clear_lockout",
@@ -77,6 +80,7 @@ __all__ = [
     "create_user",
     "disable_own_totp",
     "disable_totp",
+    "display_name_problem",
     "end_session",
     "ensure_first_admin",
     "first_admin",

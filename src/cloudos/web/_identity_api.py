@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from cloudos.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cloudos.identity import (
+    DisplayName,
     Principal,
     accept,
     at_least,
@@ -67,7 +68,7 @@ class LoginIn(BaseModel):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
     code: str | None = Field(default=None, max_length=64)
-    token_name: str | None = Field(default=None, max_length=128)
+    token_name: DisplayName | None = Field(default=None, max_length=128)
     token_days: int | None = Field(default=None, ge=1, le=3650)
 
 
@@ -159,7 +160,7 @@ class UserOut(BaseModel):
 class TokenIn(BaseModel):
     """A new API token; with ``space`` it acts only there, with at most ``role``."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: DisplayName = Field(min_length=1, max_length=128)
     space: str | None = Field(default=None, max_length=32)
     role: Role | None = None
     expires_days: int | None = Field(default=None, ge=1, le=3650)
