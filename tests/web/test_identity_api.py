@@ -438,3 +438,17 @@ def test_token_names_that_spoof_the_token_list_are_refused_with_the_position(
     assert [t["name"] for t in app_client.get("/api/v1/tokens", headers=admin).json()] == ["t"]
     fine = app_client.post("/api/v1/tokens", json={"name": "déploiement – prod"}, headers=admin)
     assert fine.status_code == 201
+
+
+def test_another_sites_form_cannot_sign_in_through_the_api(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    # A cross-site HTML form can post text/plain (no preflight), shaped like JSON: the
+    # API reads JSON bodies only, so it starts no session (login CSRF).
+    with_cookie = app_client.post(
+        "/api/v1/auth/login",
+        content=json.dumps({"username": "root", "password": PASSWORD}),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert with_cookie.status_code == 422
+    assert "cloudos_session" not in with_cookie.headers.get("set-cookie", "")

@@ -24,6 +24,7 @@ from cloudos.store import Database
 from cloudos.web import create_app
 from cloudos.web._listen import RouterForwarded, control_socket_path, listen_sockets
 from tests.helpers import free_port
+from tests.ui.conftest import signin_form
 
 
 def auth(token: str) -> dict[str, str]:
@@ -74,7 +75,8 @@ def test_a_spaces_domain_opens_its_portal(client: TestClient, people: dict[str, 
     assert first.headers["location"] == "/signin?next=/"
     signed_in = client.post(
         "/signin",
-        data={"username": "dev", "password": "a long password", "next": "/"},
+        data={"username": "dev", "password": "a long password", "next": "/"}
+        | signin_form(client, **portal),
         headers=portal,
         follow_redirects=False,
     )
