@@ -31,7 +31,7 @@ class Vault:
         path = data_dir / KEY_FILE
         try:
             if not path.exists():
-                data_dir.mkdir(parents=True, exist_ok=True)
+                data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
                 descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(descriptor, "wb") as handle:
                     handle.write(Fernet.generate_key())

@@ -135,8 +135,9 @@ def test_logout_with_a_dead_token_still_forgets_it(api: FakeApi, tmp_path: Path)
 def test_2fa_enable_shows_the_secret_then_the_recovery_codes(api: FakeApi) -> None:
     api.on("POST", "/me/2fa", (200, {"secret": "JBSWY3DP", "uri": "otpauth://totp/x"}))
     api.on("POST", "/me/2fa/confirm", (200, {"recovery_codes": ["aaaa1", "bbbb2"]}))
-    result = run(api, "2fa", "enable", "--token", "t", stdin="654321\n")
+    result = run(api, "2fa", "enable", "--token", "t", stdin="open sesame!\n654321\n")
     assert result.code == 0, result.stderr
+    assert api.body("POST", "/me/2fa") == {"password": "open sesame!"}
     assert "secret: JBSWY3DP" in result.stdout
     assert "otpauth://totp/x" in result.stdout
     assert api.body("POST", "/me/2fa/confirm") == {"code": "654321"}
@@ -144,11 +145,15 @@ def test_2fa_enable_shows_the_secret_then_the_recovery_codes(api: FakeApi) -> No
     assert result.stdout.splitlines()[-2:] == ["  aaaa1", "  bbbb2"]
 
 
-def test_2fa_disable_sends_the_password(api: FakeApi) -> None:
+def test_2fa_disable_sends_the_password_and_a_code(api: FakeApi) -> None:
     api.on("POST", "/me/2fa/disable", (204, None))
-    result = run(api, "2fa", "disable", "--token", "t", stdin="open sesame!\n")
+    result = run(api, "2fa", "disable", "--token", "t", stdin="open sesame!\n123456\n")
     assert result.code == 0, result.stderr
-    assert api.body("POST", "/me/2fa/disable") == {"password": "open sesame!"}
+    assert api.body("POST", "/me/2fa/disable") == {"password": "open sesame!", "code": "123456"}
+    flagged = run(api, "2fa", "disable", "--code", "654321", "--token", "t", stdin="pw\n")
+    assert flagged.code == 0, flagged.stderr
+    last = api.sent("POST", "/me/2fa/disable")[-1]
+    assert json.loads(last.content) == {"password": "pw", "code": "654321"}
 
 
 # users
@@ -182,13 +187,23 @@ def test_user_ls_add_rm(api: FakeApi) -> None:
 def test_user_passwd_resets_another_or_changes_your_own(api: FakeApi) -> None:
     api.on("PUT", "/users/bob/password", (204, None))
     api.on("PUT", "/me/password", (204, None))
+    api.on("GET", "/me", (200, {"username": "me", "two_factor": False}))
     reset = run(api, "user", "passwd", "bob", "--token", "t", stdin="new password 1\n")
     assert reset.code == 0, reset.stderr
     assert api.body("PUT", "/users/bob/password") == {"password": "new password 1"}
     own = run(api, "user", "passwd", "--token", "t", stdin="old password\nnew password 2\n")
     assert own.code == 0, own.stderr
     assert api.body("PUT", "/me/password") == {
-        "current_password": "old password", "new_password": "new password 2"}  # fmt: skip
+        "current_password": "old password", "new_password": "new password 2", "code": None,
+    }  # fmt: skip
+
+
+def test_user_passwd_asks_for_a_code_when_two_factor_sign_in_is_on(api: FakeApi) -> None:
+    api.on("PUT", "/me/password", (204, None))
+    api.on("GET", "/me", (200, {"username": "me", "two_factor": True}))
+    own = run(api, "user", "passwd", "--token", "t", stdin="old password\nnew password 2\n123456\n")
+    assert own.code == 0, own.stderr
+    assert api.body("PUT", "/me/password")["code"] == "123456"
 
 
 def test_user_commands_for_a_non_admin_fail_in_one_line(api: FakeApi) -> None:

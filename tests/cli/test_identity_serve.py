@@ -91,7 +91,7 @@ def test_reset_login_lockout_2fa_logout(server: str, tmp_path: Path) -> None:
             stdin=new_password + "\n")  # fmt: skip
 
     # Two-factor on through the CLI; then login asks for the code on its second line.
-    secret, recovery = _enable_2fa(home)
+    secret, recovery = _enable_2fa(home, new_password)
     with_code = cloudos("login", "--url", server, "--user", "admin", home=tmp_path / "phone",
                         stdin=f"{new_password}\n{pyotp.TOTP(secret).now()}\n")  # fmt: skip
     assert "signed in" in with_code.stdout
@@ -115,8 +115,8 @@ def test_reset_login_lockout_2fa_logout(server: str, tmp_path: Path) -> None:
     assert_one_line_error(after, 1, "needs an API token", "cloudos login")
 
 
-def _enable_2fa(home: Path) -> tuple[str, list[str]]:
-    """``cloudos 2fa enable``, answering the code prompt from the secret it prints."""
+def _enable_2fa(home: Path, password: str) -> tuple[str, list[str]]:
+    """``cloudos 2fa enable``: the password, then the code from the secret it prints."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("CLOUDOS_")}
     env |= {"XDG_CONFIG_HOME": str(home), "PYTHONUNBUFFERED": "1"}
     with subprocess.Popen(
@@ -128,6 +128,9 @@ def _enable_2fa(home: Path) -> tuple[str, list[str]]:
         env=env,
     ) as process:
         assert process.stdout is not None
+        assert process.stdin is not None
+        process.stdin.write(password + "\n")
+        process.stdin.flush()
         first = process.stdout.readline()
         assert first.startswith("secret: "), first
         secret = first.split()[-1]

@@ -73,3 +73,27 @@ def test_migrations_match_the_models(database: Database) -> None:
 
     with database.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def test_the_sqlite_file_and_its_wal_are_readable_by_the_owner_only(tmp_path: Path) -> None:
+    # Issue 16: the database (password hashes, the audit log) was created 0644.
+    path = tmp_path / "data" / "cloudos.db"
+    database = open_database(f"sqlite:///{path}")
+    with database.session() as session:
+        session.add(User(username="ada", password_hash="x"))
+    wal = path.with_name("cloudos.db-wal")
+    assert wal.exists()
+    assert {oct(p.stat().st_mode & 0o777) for p in (path, wal)} == {"0o600"}
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    database.close()
+
+
+def test_an_existing_world_readable_database_is_made_private_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "cloudos.db"
+    open_database(f"sqlite:///{path}").close()
+    path.chmod(0o644)
+    again = open_database(f"sqlite:///{path}")
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    with again.session() as session:
+        assert session.scalar(select(User.username)) is None
+    again.close()

@@ -140,9 +140,18 @@ def install_sites(cloud: Cloud, numbers: range, *, space: str = "default") -> No
             )
 
 
+def signin_form(client: TestClient, **headers: str) -> dict[str, str]:
+    """The sign-in form's hidden token, as a browser gets it with the form (and its cookie)."""
+    page = client.get("/signin", headers=headers)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return {"csrf_token": found.group(1)}
+
+
 def sign_in(client: TestClient, username: str, password: str) -> str:
     """Sign in through the form; returns the CSRF token the pages carry."""
-    answer = client.post("/signin", data={"username": username, "password": password})
+    form = {"username": username, "password": password, **signin_form(client)}
+    answer = client.post("/signin", data=form)
     assert answer.status_code == 303, answer.text
     page = client.get("/")
     found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)

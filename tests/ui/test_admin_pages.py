@@ -280,7 +280,15 @@ def test_account_password_two_factor_and_tokens(cloud: Cloud, browser_client: Te
     assert short.status_code == 422
     assert 'id="new_password-error"' in short.text
 
-    begun = browser_client.post("/account/2fa", data={"csrf_token": csrf})
+    unproven = browser_client.post(
+        "/account/2fa", data={"csrf_token": csrf, "begin_password": "no"}
+    )
+    assert unproven.status_code == 403
+    assert 'id="begin_password-error"' in unproven.text
+    assert 'id="totp-secret"' not in unproven.text
+    begun = browser_client.post(
+        "/account/2fa", data={"csrf_token": csrf, "begin_password": PASSWORD}
+    )
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', begun.text)
     assert secret is not None
     assert "otpauth://totp/" in begun.text
@@ -293,11 +301,19 @@ def test_account_password_two_factor_and_tokens(cloud: Cloud, browser_client: Te
     )
     assert confirmed.status_code == 200
     assert confirmed.text.count("<li><code>") == 10
+    totp = pyotp.TOTP(secret.group(1))
     off = browser_client.post(
-        "/account/2fa/disable", data={"csrf_token": csrf, "disable_password": "nope"}
+        "/account/2fa/disable",
+        data={"csrf_token": csrf, "disable_password": "nope", "disable_code": totp.now()},
     )
     assert off.status_code == 403
     assert 'id="disable_password-error"' in off.text
+    no_code = browser_client.post(
+        "/account/2fa/disable", data={"csrf_token": csrf, "disable_password": PASSWORD}
+    )
+    assert no_code.status_code == 403
+    assert 'id="disable_code-error"' in no_code.text
+    assert "Two-factor authentication is off" not in no_code.text
 
     above = browser_client.post(
         "/account/tokens",
@@ -305,6 +321,12 @@ def test_account_password_two_factor_and_tokens(cloud: Cloud, browser_client: Te
     )
     assert above.status_code == 403
     assert 'id="role-error"' in above.text
+    spoof = browser_client.post(
+        "/account/tokens", data={"csrf_token": csrf, "name": "ci-\u202edorp"}
+    )
+    assert spoof.status_code == 422
+    assert 'id="name-error"' in spoof.text
+    assert "character 4 is U+202E (RIGHT-TO-LEFT OVERRIDE)" in spoof.text
     elsewhere = browser_client.post(
         "/account/tokens", data={"csrf_token": csrf, "name": "ci", "space": "other"}
     )
@@ -339,11 +361,22 @@ def test_account_password_two_factor_and_tokens(cloud: Cloud, browser_client: Te
         == 401
     )
 
-    changed = browser_client.post(
+    uncoded = browser_client.post(
         "/account/password",
         data={"csrf_token": csrf, "current_password": PASSWORD, "new_password": "x" * 12},
     )
-    assert changed.status_code == 200
+    assert uncoded.status_code == 403  # two-factor sign-in is on: a code is due too
+    assert 'id="password_code-error"' in uncoded.text
+    changed = browser_client.post(
+        "/account/password",
+        data={
+            "csrf_token": csrf,
+            "current_password": PASSWORD,
+            "new_password": "x" * 12,
+            "password_code": totp.now(),
+        },
+    )
+    assert changed.status_code == 200, changed.text
     with cloud.database.session() as session:
         vera = session.scalar(select(User).where(User.username == "vera"))
         assert vera is not None

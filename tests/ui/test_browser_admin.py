@@ -29,6 +29,7 @@ def test_account_members_invitations_audit_and_portal(cloud: Cloud, server: str,
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=f"Account of {ADMIN}")).to_be_visible()
 
+    page.locator("#begin_password").fill(ADMIN_PASSWORD)
     page.get_by_role("button", name="Set up two-factor authentication").click()
     secret = page.locator("#totp-secret").inner_text()
     expect(page.locator("#totp-uri")).to_contain_text("otpauth://totp/")

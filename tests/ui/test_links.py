@@ -152,7 +152,7 @@ def test_every_field_of_every_page_has_a_label(
     csrf = sign_in(browser_client, ADMIN, ADMIN_PASSWORD)
     # Pages only a form's answer shows: the second factor's setup, the install preview.
     for path, form in (
-        ("/account/2fa", {}),
+        ("/account/2fa", {"begin_password": ADMIN_PASSWORD}),
         ("/catalog/org.cloudos.php-website", {"space": "team", "app_name": "x", "step": "preview"}),
     ):
         answer = browser_client.post(path, data={"csrf_token": csrf, **form})

@@ -13,9 +13,9 @@ from sqlalchemy import event, select
 from cloudos.identity import begin_totp, confirm_totp, create_user, set_member
 from cloudos.identity._signin import MAX_FAILURES
 from cloudos.spaces import create_space
-from cloudos.store.models import App, AppEvent, AuditEvent, Space, User
+from cloudos.store.models import App, AppEvent, AuditEvent, LoginThrottle, Space, User
 from cloudos.ui import _pages
-from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, install_sites, sign_in
+from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, install_sites, sign_in, signin_form
 
 PASSWORD = "another long passphrase"
 
@@ -110,7 +110,7 @@ def test_sign_in_with_a_second_factor(cloud: Cloud, browser_client: TestClient) 
         assert user is not None
         secret = begin_totp(user, cloud.app.state.cloudos.apps.vault)[0]
         confirm_totp(user, cloud.app.state.cloudos.apps.vault, pyotp.TOTP(secret).now())
-    form = {"username": ADMIN, "password": ADMIN_PASSWORD}
+    form = {"username": ADMIN, "password": ADMIN_PASSWORD, **signin_form(browser_client)}
     first = browser_client.post("/signin", data=form)
     assert first.status_code == 200
     assert 'name="code"' in first.text
@@ -125,16 +125,44 @@ def test_sign_in_with_a_second_factor(cloud: Cloud, browser_client: TestClient) 
 def test_lockout_refuses_even_the_right_password_with_the_same_words(
     browser_client: TestClient,
 ) -> None:
+    token = signin_form(browser_client)
     for _ in range(MAX_FAILURES):
-        browser_client.post("/signin", data={"username": ADMIN, "password": "wrong"})
-    locked = browser_client.post("/signin", data={"username": ADMIN, "password": ADMIN_PASSWORD})
+        browser_client.post("/signin", data={"username": ADMIN, "password": "wrong", **token})
+    locked = browser_client.post(
+        "/signin", data={"username": ADMIN, "password": ADMIN_PASSWORD, **token}
+    )
     assert locked.status_code == 401
     assert "or too many attempts" in locked.text
     assert browser_client.get("/", follow_redirects=False).status_code == 303
 
 
-def test_sign_in_goes_back_only_to_pages_of_this_site(browser_client: TestClient) -> None:
+def test_the_sign_in_form_refuses_a_post_without_its_token_or_with_another(
+    browser_client: TestClient, cloud: Cloud
+) -> None:
+    # Issue 16 (login CSRF): another site could sign the visitor into its own account.
     form = {"username": ADMIN, "password": ADMIN_PASSWORD}
+    for token in ({}, {"csrf_token": "forged-by-another-site-0123456789"}):
+        refused = browser_client.post("/signin", data={**form, **token})
+        assert refused.status_code == 403
+        assert "expired or was sent from another site" in refused.text
+        assert "cloudos_session" not in refused.headers.get("set-cookie", "")
+        assert browser_client.get("/", follow_redirects=False).status_code == 303
+    # A token without the cookie it was handed out with is as good as none.
+    token = signin_form(browser_client)
+    browser_client.cookies.clear()
+    assert browser_client.post("/signin", data={**form, **token}).status_code == 403
+    # The refusal's own form carries a fresh pair, so signing in from it works.
+    again = browser_client.post("/signin", data=form)
+    fresh = re.search(r'name="csrf_token" value="([^"]+)"', again.text)
+    assert fresh is not None
+    signed_in = browser_client.post("/signin", data={**form, "csrf_token": fresh.group(1)})
+    assert (signed_in.status_code, signed_in.headers["location"]) == (303, "/")
+    with cloud.database.session() as session:  # refused posts were never tried on the account
+        assert session.scalar(select(LoginThrottle).where(LoginThrottle.failures > 0)) is None
+
+
+def test_sign_in_goes_back_only_to_pages_of_this_site(browser_client: TestClient) -> None:
+    form = {"username": ADMIN, "password": ADMIN_PASSWORD, **signin_form(browser_client)}
     for target, expected in (
         ("/catalog?q=db", "/catalog?q=db"),
         ("//evil.example/", "/"),

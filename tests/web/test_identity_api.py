@@ -116,7 +116,7 @@ def test_lockout_counts_per_client_address_too(
 def test_two_factor_sign_in_needs_a_code_and_recovery_codes_work_once(
     app_client: TestClient, admin: dict[str, str]
 ) -> None:
-    begun = app_client.post("/api/v1/me/2fa", headers=admin).json()
+    begun = app_client.post("/api/v1/me/2fa", json={"password": PASSWORD}, headers=admin).json()
     assert begun["uri"].startswith("otpauth://totp/")
     totp = pyotp.TOTP(begun["secret"])
     bad = app_client.post("/api/v1/me/2fa/confirm", json={"code": "000000"}, headers=admin)
@@ -135,19 +135,113 @@ def test_two_factor_sign_in_needs_a_code_and_recovery_codes_work_once(
     assert login(app_client, code=codes[0]).status_code == 200
     assert login(app_client, code=codes[0]).status_code == 401  # used up
 
-    assert (
-        app_client.post(
-            "/api/v1/me/2fa/disable", json={"password": "wrong"}, headers=admin
-        ).status_code
-        == 403
-    )
-    assert (
-        app_client.post(
-            "/api/v1/me/2fa/disable", json={"password": PASSWORD}, headers=admin
-        ).status_code
-        == 204
-    )
+    wrong = {"password": "wrong", "code": totp.now()}
+    assert app_client.post("/api/v1/me/2fa/disable", json=wrong, headers=admin).status_code == 403
+    right = {"password": PASSWORD, "code": totp.now()}
+    assert app_client.post("/api/v1/me/2fa/disable", json=right, headers=admin).status_code == 204
     assert login(app_client).status_code == 200
+
+
+def _owner_with_viewer_token(client: TestClient, admin: dict[str, str]) -> tuple[Any, Any]:
+    """The user "ann", owner of space "shop", signed in for the command line; returns her
+    unscoped token's answer and a viewer token scoped to "shop" (30 days) she made."""
+    assert client.post("/api/v1/spaces", json={"name": "shop"}, headers=admin).is_success
+    client.post("/api/v1/users", json={"username": "ann", "password": PASSWORD}, headers=admin)
+    client.put("/api/v1/spaces/shop/members/ann", json={"role": "owner"}, headers=admin)
+    cli = login(client, "ann", token_name="cli").json()["token"]
+    client.cookies.clear()
+    bearer = {"Authorization": f"Bearer {cli}"}
+    viewer = client.post(
+        "/api/v1/tokens",
+        json={"name": "ci", "space": "shop", "role": "viewer", "expires_days": 30},
+        headers=bearer,
+    )
+    assert viewer.status_code == 201, viewer.text
+    return bearer, {"Authorization": f"Bearer {viewer.json()['token']}"}
+
+
+def test_a_space_scoped_viewer_token_cannot_touch_its_owners_account(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    # Issue 16: such a token turned on 2FA for the whole account (locking its owner out)
+    # and changed the password.
+    ann, viewer = _owner_with_viewer_token(app_client, admin)
+    refusals = [
+        app_client.post("/api/v1/me/2fa", json={"password": PASSWORD}, headers=viewer),
+        app_client.post("/api/v1/me/2fa/confirm", json={"code": "123456"}, headers=viewer),
+        app_client.post(
+            "/api/v1/me/2fa/disable", json={"password": PASSWORD, "code": "1"}, headers=viewer
+        ),
+        app_client.put(
+            "/api/v1/me/password",
+            json={"current_password": PASSWORD, "new_password": "taken over 123"},
+            headers=viewer,
+        ),
+    ]
+    for refused in refusals:
+        assert refused.status_code == 403, refused.text
+        assert "scoped to a space cannot change the account" in refused.json()["detail"]
+    me = app_client.get("/api/v1/me", headers=ann).json()
+    assert me["two_factor"] is False
+    assert login(app_client, "ann").status_code == 200  # the password is still hers
+    app_client.cookies.clear()
+
+    # Her other tokens are not the scoped token's business: not listed, not revocable.
+    listed = app_client.get("/api/v1/tokens", headers=viewer).json()
+    assert [t["name"] for t in listed] == ["ci"]
+    assert app_client.delete(f"/api/v1/tokens/{me['token_id']}", headers=viewer).status_code == 404
+    assert app_client.get("/api/v1/me", headers=ann).status_code == 200
+    # It mints no unscoped token, none above its role, none outliving it.
+    mint = app_client.post("/api/v1/tokens", json={"name": "x"}, headers=viewer)
+    assert mint.status_code == 403
+    above = app_client.post(
+        "/api/v1/tokens", json={"name": "x", "space": "shop", "role": "admin"}, headers=viewer
+    )
+    assert above.status_code == 403
+    forever = app_client.post("/api/v1/tokens", json={"name": "x", "space": "shop"}, headers=viewer)
+    assert forever.status_code == 403
+    assert "cannot make a token that outlives it" in forever.json()["detail"]
+    shorter = app_client.post(
+        "/api/v1/tokens", json={"name": "x", "space": "shop", "expires_days": 7}, headers=viewer
+    )
+    assert shorter.status_code == 201
+    assert shorter.json()["role"] == "viewer"
+
+
+def test_account_changes_need_the_password_and_with_two_factor_on_a_code(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    ann, _ = _owner_with_viewer_token(app_client, admin)
+    wrong = app_client.post("/api/v1/me/2fa", json={"password": "not hers"}, headers=ann)
+    assert wrong.status_code == 403
+    assert wrong.json()["detail"] == "password: wrong password"
+    assert app_client.post("/api/v1/me/2fa", json={}, headers=ann).status_code == 422
+    begun = app_client.post("/api/v1/me/2fa", json={"password": PASSWORD}, headers=ann)
+    assert begun.status_code == 200
+    totp = pyotp.TOTP(begun.json()["secret"])
+    confirmed = app_client.post("/api/v1/me/2fa/confirm", json={"code": totp.now()}, headers=ann)
+    assert confirmed.status_code == 200
+
+    change = {"current_password": PASSWORD, "new_password": "brand new password"}
+    no_code = app_client.put("/api/v1/me/password", json=change, headers=ann)
+    assert no_code.status_code == 403
+    assert no_code.json()["detail"].startswith("code: the current two-factor code")
+    bad_code = app_client.put("/api/v1/me/password", json={**change, "code": "000000"}, headers=ann)
+    assert bad_code.status_code == 403
+    assert login(app_client, "ann", code=totp.now()).status_code == 200  # unchanged
+    app_client.cookies.clear()
+    changed = app_client.put(
+        "/api/v1/me/password", json={**change, "code": totp.now()}, headers=ann
+    )
+    assert changed.status_code == 204
+
+    off = {"password": "brand new password"}
+    assert app_client.post("/api/v1/me/2fa/disable", json=off, headers=ann).status_code == 403
+    assert app_client.get("/api/v1/me", headers=ann).json()["two_factor"] is True
+    recovery = confirmed.json()["recovery_codes"][0]
+    done = app_client.post("/api/v1/me/2fa/disable", json={**off, "code": recovery}, headers=ann)
+    assert done.status_code == 204
+    assert app_client.get("/api/v1/me", headers=ann).json()["two_factor"] is False
 
 
 @pytest.mark.parametrize("token_id", [2**31, 2**63, -(2**70), 0])
@@ -327,3 +421,34 @@ def test_secrets_never_come_back_in_answers_or_the_audit_log(
     assert "services:" in answers[3]  # the revision's YAML is there
     for value in secrets.values():
         assert not [a for a in answers if value in a]
+
+
+def test_token_names_that_spoof_the_token_list_are_refused_with_the_position(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    spoof = app_client.post("/api/v1/tokens", json={"name": "ci-\u202edorp"}, headers=admin)
+    assert spoof.status_code == 422
+    assert spoof.json()["detail"] == (
+        "body.name: character 4 is U+202E (RIGHT-TO-LEFT OVERRIDE), a control or invisible "
+        "formatting character: use printable text"
+    )
+    escape = login(app_client, token_name="cli\x1b[2J")
+    assert escape.status_code == 422
+    assert escape.json()["detail"].startswith("body.token_name: character 4 is U+001B (")
+    assert [t["name"] for t in app_client.get("/api/v1/tokens", headers=admin).json()] == ["t"]
+    fine = app_client.post("/api/v1/tokens", json={"name": "déploiement – prod"}, headers=admin)
+    assert fine.status_code == 201
+
+
+def test_another_sites_form_cannot_sign_in_through_the_api(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    # A cross-site HTML form can post text/plain (no preflight), shaped like JSON: the
+    # API reads JSON bodies only, so it starts no session (login CSRF).
+    with_cookie = app_client.post(
+        "/api/v1/auth/login",
+        content=json.dumps({"username": "root", "password": PASSWORD}),
+        headers={"Content-Type": "text/plain"},
+    )
+    assert with_cookie.status_code == 422
+    assert "cloudos_session" not in with_cookie.headers.get("set-cookie", "")

@@ -44,6 +44,7 @@ class Caller:
     token: str | None = None
     role: str | None = None  # role in the space "own"
     admin: bool = False
+    scoped: bool = False  # a token scoped to one space
 
 
 def _no_engine() -> Any:
@@ -112,12 +113,20 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Caller]
         scoped = create_token(
             session, user=owner_user, name="ci", space_id=spaces["own"].id, role="developer"
         )
-        callers.append(Caller("owner's token scoped to own as developer", scoped, "developer"))
+        callers.append(
+            Caller("owner's token scoped to own as developer", scoped, "developer", scoped=True)
+        )
+        scoped_viewer = create_token(
+            session, user=owner_user, name="ro", space_id=spaces["own"].id, role="viewer"
+        )
+        callers.append(
+            Caller("owner's token scoped to own as viewer", scoped_viewer, "viewer", scoped=True)
+        )
         admin_user = session.query(type(root_user)).filter_by(username="root").one()
         admin_scoped = create_token(
             session, user=admin_user, name="ci", space_id=spaces["other"].id, role="viewer"
         )
-        callers.append(Caller("admin's token scoped to another space", admin_scoped))
+        callers.append(Caller("admin's token scoped to another space", admin_scoped, scoped=True))
     database.close()
     return root / "cloudos.db", callers
 
@@ -178,6 +187,8 @@ def expected(rule_need: str, caller: Caller) -> str:
         return "allowed" if rule_need == "public" else "401"
     if rule_need in ("public", "user"):
         return "allowed"
+    if rule_need == "account":  # the whole account: no token scoped to one space
+        return "403" if caller.scoped else "allowed"
     if rule_need == "cluster-admin":
         return "allowed" if caller.admin else "403"
     if caller.admin:

@@ -8,6 +8,7 @@ user passwd`` works. An empty answer is an error naming what was missing.
 from __future__ import annotations
 
 import sys
+from typing import Annotated
 
 import click
 import typer
@@ -40,6 +41,21 @@ def read_secret(prompt: str, *, missing: str, confirm: bool = False) -> str:
     return ask(prompt, missing=missing, secret=True, confirm=confirm)
 
 
+CodeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--code",
+        help="A code of the authenticator app, or a recovery code (asked for when needed).",
+        show_default=False,
+    ),
+]
+
+
+def ask_code() -> str:
+    """A current code of the authenticator app (or a recovery code), from the terminal."""
+    return ask("two-factor code (or a recovery code)", missing="two-factor code: none given")
+
+
 def confirm_or_stop(question: str, *, refusal: str) -> None:
     """Ask a yes/no question on stderr; raise ``refusal`` unless the answer is yes."""
     try:
@@ -50,4 +66,4 @@ def confirm_or_stop(question: str, *, refusal: str) -> None:
         raise CloudOSError(refusal)
 
 
-__all__ = ["ask", "confirm_or_stop", "read_secret"]
+__all__ = ["CodeOption", "ask", "ask_code", "confirm_or_stop", "read_secret"]

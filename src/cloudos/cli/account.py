@@ -26,7 +26,7 @@ from cloudos.cli._client import (
     save_config,
     stored_token,
 )
-from cloudos.cli._prompt import ask, read_secret
+from cloudos.cli._prompt import CodeOption, ask, ask_code, read_secret
 from cloudos.errors import CloudOSError, InvalidInput
 
 # The control plane's answer (HTTP 401) when the password was right but a code is due.
@@ -35,15 +35,6 @@ SECOND_FACTOR_NEEDED = "a two-factor code is needed"
 twofactor_app = typer.Typer(
     help="Two-factor sign-in with an authenticator app (TOTP).", no_args_is_help=True
 )
-
-CodeOption = Annotated[
-    str | None,
-    typer.Option(
-        "--code",
-        help="A code of the authenticator app, or a recovery code (asked for when needed).",
-        show_default=False,
-    ),
-]
 
 
 def login_command(
@@ -94,9 +85,7 @@ def _sign_in(client: ApiClient, body: dict[str, Any]) -> dict[str, Any]:
     except CredentialsRefused as refused:
         if refused.detail != SECOND_FACTOR_NEEDED or body["code"]:
             raise CloudOSError(refused.detail) from refused
-        body["code"] = ask(
-            "two-factor code (or a recovery code)", missing="two-factor code: none given"
-        )
+        body["code"] = ask_code()
         try:
             answer = client.post("/auth/login", body)
         except CredentialsRefused as again:
@@ -131,9 +120,11 @@ def logout_command(ctx: typer.Context, url: UrlOption = None, token: TokenOption
 
 @twofactor_app.command("enable")
 def enable_command(ctx: typer.Context, url: UrlOption = None, token: TokenOption = None) -> None:
-    """Turn two-factor sign-in on: add the secret to your app, confirm with a code."""
+    """Turn two-factor sign-in on (asks for your password): add the secret to your app,
+    confirm with a code."""
+    password = read_secret("password", missing="password: none given")
     with open_client(ctx, url, token) as client:
-        started = client.post("/me/2fa")
+        started = client.post("/me/2fa", {"password": password})
         print(f"secret: {started['secret']}")
         print(f"otpauth URI (for a QR code): {started['uri']}")
         code = ask("code shown by the authenticator app", missing="code: none given")
@@ -145,11 +136,15 @@ def enable_command(ctx: typer.Context, url: UrlOption = None, token: TokenOption
 
 
 @twofactor_app.command("disable")
-def disable_command(ctx: typer.Context, url: UrlOption = None, token: TokenOption = None) -> None:
-    """Turn two-factor sign-in off (asks for your password)."""
+def disable_command(
+    ctx: typer.Context, url: UrlOption = None, token: TokenOption = None, code: CodeOption = None
+) -> None:
+    """Turn two-factor sign-in off (asks for your password and a current code)."""
     password = read_secret("password", missing="password: none given")
+    if code is None:
+        code = ask_code()
     with open_client(ctx, url, token) as client:
-        client.post("/me/2fa/disable", {"password": password})
+        client.post("/me/2fa/disable", {"password": password, "code": code})
     print("two-factor sign-in is off")
 
 

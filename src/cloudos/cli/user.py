@@ -8,7 +8,7 @@ import typer
 
 from cloudos.cli._client import TokenOption, UrlOption, api_path, open_client
 from cloudos.cli._output import JsonFlag, print_listing
-from cloudos.cli._prompt import confirm_or_stop, read_secret
+from cloudos.cli._prompt import CodeOption, ask_code, confirm_or_stop, read_secret
 
 app = typer.Typer(help="Users: who may sign in (cluster admins manage them).", no_args_is_help=True)
 
@@ -93,13 +93,18 @@ def password_command(
     ] = None,
     url: UrlOption = None,
     token: TokenOption = None,
+    code: CodeOption = None,
 ) -> None:
-    """Change your password (asks the current one), or reset another user's."""
+    """Change your password (asks the current one, and a code with two-factor sign-in on),
+    or reset another user's."""
     if name is None:
         current = read_secret("current password", missing="current password: none given")
         new = read_secret("new password", missing="new password: none given", confirm=True)
         with open_client(ctx, url, token) as client:
-            client.put("/me/password", {"current_password": current, "new_password": new})
+            if code is None and client.get("/me").get("two_factor"):
+                code = ask_code()
+            body = {"current_password": current, "new_password": new, "code": code}
+            client.put("/me/password", body)
         print("password changed; your browser sessions have ended (tokens still work)")
         return
     new = read_secret(

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloudos.errors import Conflict, InvalidInput
+from cloudos.identity._names import check_display_name
 from cloudos.store.models import ApiToken, User, WebSession, utcnow
 
 TOKEN_PREFIX = "cos"
@@ -107,7 +108,10 @@ def create_token(
     space_id: int | None = None,
     role: str | None = None,
 ) -> str:
-    """Create an API token for ``user``; returns its secret, which is not stored."""
+    """Create an API token for ``user``; returns its secret, which is not stored.
+
+    Its name must be printable text (:func:`check_display_name`)."""
+    check_display_name(name, field="name")
     prefix, secret, digest = new_secret()
     session.add(
         ApiToken(

@@ -89,6 +89,7 @@ def _create_engine(url: str) -> Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             _check_sqlite_dir(Path(parsed.database).parent)
+            _private_sqlite_files(Path(parsed.database))
         options["connect_args"] = {"timeout": 30, "check_same_thread": False}
         engine = create_engine(parsed, **options)
         event.listen(engine, "connect", _sqlite_on_connect)
@@ -106,7 +107,7 @@ def _create_engine(url: str) -> Engine:
 
 def _check_sqlite_dir(directory: Path) -> None:
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise EnvironmentProblem(
             f"data directory {directory} cannot be created: {err.strerror}"
@@ -115,6 +116,25 @@ def _check_sqlite_dir(directory: Path) -> None:
         raise EnvironmentProblem(
             f"data directory {directory} is not writable by this user (uid {os.getuid()})"
         )
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """Create the database file readable by its owner only (it holds password hashes and
+    the audit log), and make an existing one and its WAL files so too. SQLite gives the
+    WAL and shared-memory files it creates the database file's mode."""
+    try:
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        for path in (database, *(database.with_name(database.name + x) for x in SQLITE_SIDES)):
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(0o600)
+    except OSError as err:
+        raise EnvironmentProblem(
+            f"database file {database} cannot be made private: {err.strerror}; run "
+            f"`chmod 600 {database}` as its owner"
+        ) from err
+
+
+SQLITE_SIDES = ("-wal", "-shm", "-journal")
 
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -51,10 +51,12 @@ class UpResult:
 
 
 def prepare_data_dir(data_dir: Path) -> Path:
-    """Create the data directory if needed and check it is writable; returns it resolved."""
+    """Create the data directory if needed (mode 0700: it holds the database, the keys
+    and the audit log), make an existing one private too, and check it is writable;
+    returns it resolved."""
     path = data_dir.expanduser().resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as err:
         raise EnvironmentProblem(
             f"data directory {path} cannot be created: {err.strerror}; choose another with "
@@ -65,7 +67,22 @@ def prepare_data_dir(data_dir: Path) -> Path:
             f"data directory {path} is not writable by this user (uid {os.getuid()}); choose "
             "another with --data-dir or CLOUDOS_DATA_DIR"
         )
+    _make_private(path)
     return path
+
+
+def _make_private(path: Path) -> None:
+    """Take group and others' access to ``path`` away (a directory made before 0700)."""
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077 == 0:
+        return
+    try:
+        path.chmod(mode & 0o700)
+    except OSError as err:
+        raise EnvironmentProblem(
+            f"data directory {path} is open to other users (mode {mode:04o}) and cannot be "
+            f"made private: {err.strerror}; run `chmod 700 {path}` as its owner"
+        ) from err
 
 
 def check_port_free(host: str, port: int, *, what: str = "port", flag: str = "--port") -> None:

@@ -34,11 +34,13 @@ from cloudos.identity import (
     at_least,
     audit,
     authorize,
-    begin_totp,
+    begin_own_totp,
+    change_own_password,
+    check_password_strength,
     check_role,
-    confirm_totp,
+    confirm_own_totp,
     create_token,
-    disable_totp,
+    disable_own_totp,
     invite,
     members,
     pending_invitations,
@@ -46,8 +48,6 @@ from cloudos.identity import (
     role_in,
     roles_by_space,
     set_member,
-    set_password,
-    verify_password,
     visible_space_ids,
 )
 from cloudos.spaces import (
@@ -212,36 +212,49 @@ def _user(session: Session, visitor: Visitor) -> User:
 
 @router.post("/account/password")
 def password_change(request: Request, visitor: CurrentVisitor, form: Form) -> Response:
-    """Change the password (proven by the current one); other browser sessions end."""
+    """Change the password (proven by the current one, and a code with 2FA on)."""
     sent = fields_of(form)
+    vault = app_state(request).apps.vault
 
     def work(session: Session) -> None:
-        user = _user(session, visitor)
-        if not verify_password(user.password_hash, sent.get("current_password", "")):
-            raise Forbidden("current_password: wrong password")
+        new_password = sent.get("new_password", "")[:1024]
         try:
-            set_password(session, user, sent.get("new_password", "")[:1024])
+            check_password_strength(new_password)
         except InvalidInput as err:
             raise InvalidInput(f"new_password: {_message(err)}") from err
+        change_own_password(
+            session,
+            _user(session, visitor),
+            vault,
+            principal=visitor.principal,
+            current_password=sent.get("current_password", "")[:1024],
+            code=sent.get("password_code", "")[:64] or None,
+            new_password=new_password,
+        )
 
     _, err = _attempt(request, visitor, action="change_password", work=work)
     if err is not None:
-        where = {_field_of(err, "new_password"): _message(err)}
+        field = _field_of(err, "new_password")
+        where = {"password_code" if field == "code" else field: _message(err)}
         return _account(request, visitor, status=err.http_status, errors=where)
     return _account(request, visitor, notice="Password changed; other sessions ended.")
 
 
 @router.post("/account/2fa")
 def totp_begin(request: Request, visitor: CurrentVisitor, form: Form) -> Response:
-    """Start turning on two-factor authentication: the secret to enter in an app."""
-    state = app_state(request)
+    """Start turning on two-factor authentication (needs the password): the secret."""
+    vault = app_state(request).apps.vault
+    sent = fields_of(form)
 
     def work(session: Session) -> tuple[str, str]:
-        return begin_totp(_user(session, visitor), state.apps.vault)
+        password = sent.get("begin_password", "")[:1024]
+        user = _user(session, visitor)
+        return begin_own_totp(user, vault, principal=visitor.principal, password=password)
 
     begun, err = _attempt(request, visitor, action="totp_begin", work=work)
     if err is not None:
-        return _account(request, visitor, status=err.http_status, errors={"code": str(err)})
+        where = {"begin_password": _message(err)}
+        return _account(request, visitor, status=err.http_status, errors=where)
     assert isinstance(begun, tuple)
     return _account(request, visitor, totp={"secret": begun[0], "uri": begun[1]})
 
@@ -249,11 +262,14 @@ def totp_begin(request: Request, visitor: CurrentVisitor, form: Form) -> Respons
 @router.post("/account/2fa/confirm")
 def totp_confirm(request: Request, visitor: CurrentVisitor, form: Form) -> Response:
     """Finish turning it on with a current code; shows the recovery codes, once."""
-    state = app_state(request)
+    vault = app_state(request).apps.vault
     sent = fields_of(form)
 
     def work(session: Session) -> list[str]:
-        return confirm_totp(_user(session, visitor), state.apps.vault, sent.get("code", "")[:64])
+        code = sent.get("code", "")[:64]
+        return confirm_own_totp(
+            _user(session, visitor), vault, principal=visitor.principal, code=code
+        )
 
     codes, err = _attempt(request, visitor, action="totp_confirm", work=work)
     if err is not None:
@@ -269,19 +285,23 @@ def totp_confirm(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
 
 @router.post("/account/2fa/disable")
 def totp_disable(request: Request, visitor: CurrentVisitor, form: Form) -> Response:
-    """Turn two-factor authentication off (needs the password)."""
+    """Turn two-factor authentication off (needs the password and a current code)."""
+    vault = app_state(request).apps.vault
     sent = fields_of(form)
 
     def work(session: Session) -> None:
-        user = _user(session, visitor)
-        if not verify_password(user.password_hash, sent.get("password", "")):
-            raise Forbidden("password: wrong password")
-        disable_totp(user)
+        disable_own_totp(
+            _user(session, visitor),
+            vault,
+            principal=visitor.principal,
+            password=sent.get("disable_password", "")[:1024],
+            code=sent.get("disable_code", "")[:64] or None,
+        )
 
     _, err = _attempt(request, visitor, action="totp_disable", work=work)
     if err is not None:
-        where = {"disable_password": _message(err)}
-        return _account(request, visitor, status=err.http_status, errors=where)
+        field = "disable_code" if _field_of(err, "") == "code" else "disable_password"
+        return _account(request, visitor, status=err.http_status, errors={field: _message(err)})
     return _account(request, visitor, notice="Two-factor authentication is off.")
 
 

@@ -44,6 +44,7 @@ from cloudos.ui import _usage as usage
 from cloudos.ui import _wizard as wizard
 from cloudos.ui._health import platform_health
 from cloudos.ui._session import (
+    SIGNIN_REFUSED,
     CurrentVisitor,
     Form,
     PageRoute,
@@ -53,9 +54,13 @@ from cloudos.ui._session import (
     local_path,
     redirect,
     render,
+    set_signin_cookie,
+    signin_token,
+    signin_token_ok,
 )
 from cloudos.web._apps_api import _addons, _app_out, _urls, restart_app
 from cloudos.web._auth import (
+    CSRF_FIELD,
     browser_session,
     client_address,
     forget_session_cookie,
@@ -102,7 +107,7 @@ def signin_page(request: Request, next: str | None = None) -> Response:
         signed_in = False  # an ended session: sign in again
     if signed_in:
         return redirect(request, local_path(next))
-    return render(request, "signin.html", _signin_context(next), visitor=None)
+    return _signin_form(request, _signin_context(next))
 
 
 def _signin_context(
@@ -111,12 +116,26 @@ def _signin_context(
     return {"next": local_path(next_path), "username": username, "error": error, "code": code}
 
 
+def _signin_form(request: Request, context: dict[str, Any], *, status: int = 200) -> Response:
+    """The sign-in form with its token, and the cookie the token must match."""
+    token = signin_token(request)
+    response = render(
+        request, "signin.html", {**context, "signin_token": token}, visitor=None, status=status
+    )
+    set_signin_cookie(request, response, token)
+    return response
+
+
 @router.post("/signin")
 def signin(request: Request, form: Form) -> Response:
     """Check name, password and (when turned on) the second factor; start a session."""
     sent = fields_of(form)
     username = sent.get("username", "")[:64]
     next_path = sent.get("next")
+    if not signin_token_ok(request, sent.get(CSRF_FIELD)):
+        # Never checked against the account: another site's post counts for nothing.
+        context = _signin_context(next_path, username=username, error=SIGNIN_REFUSED)
+        return _signin_form(request, context, status=403)
     try:
         opened = open_browser_session(
             request,
@@ -135,9 +154,7 @@ def signin(request: Request, form: Form) -> Response:
                 else str(refused).capitalize() + "."
             ),
         )
-        return render(
-            request, "signin.html", context, visitor=None, status=200 if refused.needs_code else 401
-        )
+        return _signin_form(request, context, status=200 if refused.needs_code else 401)
     response = redirect(request, local_path(next_path))
     set_session_cookie(request, response, opened.cookie)
     return response

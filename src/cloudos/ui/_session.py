@@ -13,6 +13,8 @@ the visitor's is "not found", as in the API) and times every page in a
 
 from __future__ import annotations
 
+import hmac
+import secrets
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -57,6 +59,47 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
+
+
+# Login CSRF: another site could post its own name and password to the sign-in form
+# and so sign the visitor into the attacker's account (whatever they type next lands
+# there). The form carries a random token that must match a cookie set with the form
+# (double submit): another site can make the browser send the cookie but can neither
+# read it nor the form. Over HTTPS the cookie's name has the ``__Host-`` prefix, so a
+# sibling host (an app at a subdomain) cannot plant one of its own.
+SIGNIN_COOKIE = "cloudos_signin"
+_SIGNIN_TOKEN_LENGTH = len(secrets.token_urlsafe(24))
+SIGNIN_REFUSED = "This sign-in form has expired or was sent from another site: sign in again here."
+
+
+def signin_cookie_name(request: Request) -> str:
+    """The sign-in form's cookie for this request's scheme."""
+    return f"__Host-{SIGNIN_COOKIE}" if request.url.scheme == "https" else SIGNIN_COOKIE
+
+
+def signin_token(request: Request) -> str:
+    """The token of the visitor's sign-in form: the one their cookie has, else a new one."""
+    held = request.cookies.get(signin_cookie_name(request), "")
+    return held if len(held) == _SIGNIN_TOKEN_LENGTH else secrets.token_urlsafe(24)
+
+
+def signin_token_ok(request: Request, sent: str | None) -> bool:
+    """Whether a posted sign-in form carries the token of the cookie sent with it."""
+    held = request.cookies.get(signin_cookie_name(request), "")
+    return bool(held) and hmac.compare_digest(held.encode(), (sent or "").encode())
+
+
+def set_signin_cookie(request: Request, response: Response, token: str) -> None:
+    """Hand the sign-in form's cookie to the browser (HttpOnly, SameSite=Strict, this host
+    only, Secure over HTTPS); it lasts as long as the browser is open."""
+    response.set_cookie(
+        signin_cookie_name(request),
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
 
 
 @dataclass(frozen=True)
@@ -173,6 +216,7 @@ def _error(request: Request, status: int, message: str) -> HTMLResponse:
 
 
 __all__ = [
+    "SIGNIN_REFUSED",
     "CurrentVisitor",
     "Form",
     "PageRoute",
@@ -182,4 +226,7 @@ __all__ = [
     "local_path",
     "redirect",
     "render",
+    "set_signin_cookie",
+    "signin_token",
+    "signin_token_ok",
 ]

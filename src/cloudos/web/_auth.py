@@ -31,6 +31,7 @@ from cloudos.identity import (
     SignInRefused,
     audit,
     authorize,
+    require_unscoped,
     sign_in,
     start_session,
     verify_session,
@@ -48,7 +49,9 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
-Need = Literal["public", "user", "cluster-admin", "viewer", "developer", "admin", "owner"]
+Need = Literal[
+    "public", "user", "account", "cluster-admin", "viewer", "developer", "admin", "owner"
+]
 SPACE_ROLES = ("viewer", "developer", "admin", "owner")
 
 
@@ -74,13 +77,15 @@ PERMISSIONS: dict[tuple[str, str], Rule] = {
     ("GET", "/api/v1/auth/verify"): Rule("user", "forward auth: 401 unless signed in"),
     ("POST", "/api/v1/invitations/accept"): Rule("public", "the code is the credential"),
     ("GET", "/api/v1/me"): Rule("user"),
-    ("PUT", "/api/v1/me/password"): Rule("user", "needs the current password"),
-    ("POST", "/api/v1/me/2fa"): Rule("user"),
-    ("POST", "/api/v1/me/2fa/confirm"): Rule("user"),
-    ("POST", "/api/v1/me/2fa/disable"): Rule("user", "needs the current password"),
-    ("GET", "/api/v1/tokens"): Rule("user", "own tokens only"),
-    ("POST", "/api/v1/tokens"): Rule("user", "scope limited to the caller's own role"),
-    ("DELETE", "/api/v1/tokens/{token_id}"): Rule("user", "own tokens only"),
+    ("PUT", "/api/v1/me/password"): Rule("account", "needs the current password (and code)"),
+    ("POST", "/api/v1/me/2fa"): Rule("account", "needs the current password"),
+    ("POST", "/api/v1/me/2fa/confirm"): Rule("account", "needs a code of the new secret"),
+    ("POST", "/api/v1/me/2fa/disable"): Rule("account", "needs the current password and code"),
+    ("GET", "/api/v1/tokens"): Rule("user", "own tokens only; a scoped token: its space's"),
+    ("POST", "/api/v1/tokens"): Rule("user", "never above the caller's scope, role or expiry"),
+    ("DELETE", "/api/v1/tokens/{token_id}"): Rule(
+        "user", "own tokens only; a scoped token: its space's"
+    ),
     ("GET", "/api/v1/users"): Rule("cluster-admin"),
     ("POST", "/api/v1/users"): Rule("cluster-admin"),
     ("DELETE", "/api/v1/users/{username}"): Rule("cluster-admin"),
@@ -287,7 +292,9 @@ def enforce(request: Request) -> None:
     request.state.principal = principal
     if principal is None:
         raise Unauthenticated("sign in or send an API token (Authorization: Bearer ...)")
-    if rule.need == "cluster-admin":
+    if rule.need == "account":
+        require_unscoped(principal)
+    elif rule.need == "cluster-admin":
         if not principal.is_admin:
             raise Forbidden("only a cluster admin may do this")
     elif rule.need in SPACE_ROLES and rule.where == "path":
@@ -324,6 +331,7 @@ def visible_space_names(session: Session, principal: Principal) -> set[str] | No
 _WHO = {
     "public": "anyone",
     "user": "signed in",
+    "account": "signed in, not with a space-scoped token",
     "cluster-admin": "cluster admin",
 }
 _WHERE = {"path": "", "body": " (space in the body)", "object": " (the object's space)"}

@@ -15,18 +15,20 @@ from sqlalchemy.orm import Session
 
 from cloudos.errors import Conflict, Forbidden, InvalidInput, NotFound
 from cloudos.identity import (
+    DisplayName,
     Principal,
     accept,
     at_least,
     audit,
     authorize,
-    begin_totp,
+    begin_own_totp,
+    change_own_password,
     check_password_strength,
     check_role,
-    confirm_totp,
+    confirm_own_totp,
     create_token,
     create_user,
-    disable_totp,
+    disable_own_totp,
     end_session,
     invite,
     members,
@@ -35,7 +37,6 @@ from cloudos.identity import (
     role_in,
     set_member,
     set_password,
-    verify_password,
     visible_space_ids,
 )
 from cloudos.store.models import (
@@ -68,7 +69,7 @@ class LoginIn(RequestBody):
     username: str = Field(max_length=64)
     password: str = Field(max_length=1024)
     code: str | None = Field(default=None, max_length=64)
-    token_name: str | None = Field(default=None, max_length=128)
+    token_name: DisplayName | None = Field(default=None, max_length=128)
     token_days: int | None = Field(default=None, ge=1, le=3650)
 
 
@@ -100,10 +101,11 @@ class MeOut(BaseModel):
 
 
 class PasswordChangeIn(RequestBody):
-    """A new password, proven by the current one."""
+    """A new password, proven by the current one (and a current code with 2FA on)."""
 
     current_password: str = Field(max_length=1024)
     new_password: str = Field(max_length=1024)
+    code: str | None = Field(default=None, max_length=64)
 
 
 class PasswordResetIn(RequestBody):
@@ -132,9 +134,10 @@ class RecoveryCodesOut(BaseModel):
 
 
 class PasswordIn(RequestBody):
-    """The current password, to confirm a sensitive change."""
+    """The current password (and a current code with 2FA on), to confirm a sensitive change."""
 
     password: str = Field(max_length=1024)
+    code: str | None = Field(default=None, max_length=64)
 
 
 class UserIn(RequestBody):
@@ -158,7 +161,7 @@ class UserOut(BaseModel):
 class TokenIn(RequestBody):
     """A new API token; with ``space`` it acts only there, with at most ``role``."""
 
-    name: str = Field(min_length=1, max_length=128)
+    name: DisplayName = Field(min_length=1, max_length=128)
     space: str | None = Field(default=None, max_length=32)
     role: Role | None = None
     expires_days: int | None = Field(default=None, ge=1, le=3650)
@@ -312,21 +315,30 @@ def me(request: Request, principal: CurrentPrincipal) -> MeOut:
 def change_password(
     body: PasswordChangeIn, request: Request, principal: CurrentPrincipal
 ) -> Response:
-    """Change the caller's password; other browser sessions end."""
-    with app_state(request).database.session() as session:
-        user = _user(session, principal.user_id)
-        if not verify_password(user.password_hash, body.current_password):
-            raise Forbidden("current_password: wrong password")
-        set_password(session, user, body.new_password)
+    """Change the caller's password (current password, and code with 2FA on); sessions end."""
+    state = app_state(request)
+    with state.database.session() as session:
+        change_own_password(
+            session,
+            _user(session, principal.user_id),
+            state.apps.vault,
+            principal=principal,
+            current_password=body.current_password,
+            code=body.code,
+            new_password=body.new_password,
+        )
     return Response(status_code=204)
 
 
 @router.post("/me/2fa", response_model=TotpBeginOut)
-def totp_begin(request: Request, principal: CurrentPrincipal) -> TotpBeginOut:
-    """Start turning on two-factor authentication: a secret for the authenticator app."""
+def totp_begin(body: PasswordIn, request: Request, principal: CurrentPrincipal) -> TotpBeginOut:
+    """Start turning on two-factor authentication (needs the password): a secret for the app."""
     state = app_state(request)
     with state.database.session() as session:
-        secret, uri = begin_totp(_user(session, principal.user_id), state.apps.vault)
+        user = _user(session, principal.user_id)
+        secret, uri = begin_own_totp(
+            user, state.apps.vault, principal=principal, password=body.password
+        )
     return TotpBeginOut(secret=secret, uri=uri)
 
 
@@ -335,18 +347,20 @@ def totp_confirm(body: CodeIn, request: Request, principal: CurrentPrincipal) ->
     """Finish turning it on with a current code; returns recovery codes, shown once."""
     state = app_state(request)
     with state.database.session() as session:
-        codes = confirm_totp(_user(session, principal.user_id), state.apps.vault, body.code)
+        user = _user(session, principal.user_id)
+        codes = confirm_own_totp(user, state.apps.vault, principal=principal, code=body.code)
     return RecoveryCodesOut(recovery_codes=codes)
 
 
 @router.post("/me/2fa/disable", status_code=204)
 def totp_disable(body: PasswordIn, request: Request, principal: CurrentPrincipal) -> Response:
-    """Turn two-factor authentication off (needs the password)."""
-    with app_state(request).database.session() as session:
+    """Turn two-factor authentication off (needs the password and a current code)."""
+    state = app_state(request)
+    with state.database.session() as session:
         user = _user(session, principal.user_id)
-        if not verify_password(user.password_hash, body.password):
-            raise Forbidden("password: wrong password")
-        disable_totp(user)
+        disable_own_totp(
+            user, state.apps.vault, principal=principal, password=body.password, code=body.code
+        )
     return Response(status_code=204)
 
 
@@ -360,7 +374,7 @@ def tokens(request: Request, principal: CurrentPrincipal) -> list[TokenOut]:
         rows = session.scalars(
             select(ApiToken).where(ApiToken.user_id == principal.user_id).order_by(ApiToken.id)
         ).all()
-        return [_token_out(session, row) for row in rows]
+        return [_token_out(session, row) for row in rows if _reaches(principal, row)]
 
 
 @router.post("/tokens", response_model=TokenOut, status_code=201)
@@ -385,6 +399,7 @@ def token_create(body: TokenIn, request: Request, principal: CurrentPrincipal) -
         else:
             role = None
         expires = utcnow() + timedelta(days=body.expires_days) if body.expires_days else None
+        _check_outlives(session, principal, expires)
         secret = create_token(
             session, user=user, name=body.name, expires_at=expires, space_id=space_id, role=role
         )
@@ -400,7 +415,7 @@ def token_revoke(token_id: int, request: Request, principal: CurrentPrincipal) -
     """Revoke one of the caller's tokens; it stops working at once."""
     with app_state(request).database.session() as session:
         row = session.get(ApiToken, token_id) if 1 <= token_id <= MAX_ROW_ID else None
-        if row is None or row.user_id != principal.user_id:
+        if row is None or row.user_id != principal.user_id or not _reaches(principal, row):
             raise NotFound(f"token {token_id} not found")
         row.revoked_at = row.revoked_at or utcnow()
     return Response(status_code=204)
@@ -603,6 +618,26 @@ def _audit_answer(
 
 
 # -- helpers --------------------------------------------------------------------------
+
+
+def _check_outlives(session: Session, principal: Principal, expires: datetime | None) -> None:
+    """A token scoped to a space cannot make one that lives longer than itself."""
+    if principal.scope_space_id is None or principal.token_id is None:
+        return
+    maker = session.get(ApiToken, principal.token_id)
+    if maker is None or maker.expires_at is None:
+        return
+    if expires is None or expires > maker.expires_at:
+        raise Forbidden(
+            "expires_days: a token scoped to a space cannot make a token that outlives it "
+            f"(it expires {maker.expires_at:%Y-%m-%d %H:%M} UTC)"
+        )
+
+
+def _reaches(principal: Principal, row: ApiToken) -> bool:
+    """Whether the caller may see or revoke the token: its own, and a token scoped to a
+    space only those of that space (the account's other tokens are not its business)."""
+    return principal.scope_space_id is None or row.space_id == principal.scope_space_id
 
 
 def _user(session: Session, user_id: int) -> User:
