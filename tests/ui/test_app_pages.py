@@ -13,7 +13,7 @@ from sqlalchemy import select
 from cloudos.apps import AppManager
 from cloudos.identity import create_user, set_member
 from cloudos.spaces import create_space
-from cloudos.store.models import App, AppRevision, AuditEvent
+from cloudos.store.models import App, AppRevision, AuditEvent, Space
 from cloudos.ui._session import PAGES
 from cloudos.ui._shapes import DiffLine
 from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, sign_in
@@ -230,3 +230,40 @@ def test_diff_and_logs_are_shown_as_text_never_as_markup() -> None:
     )
     assert "<script>" not in html
     assert "<ins>+  x: &lt;script&gt;alert(1)&lt;/script&gt;</ins>" in html
+
+
+def test_another_spaces_stack_yaml_is_refused_however_the_request_spells_it(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    """Revisions (API, `cloudos app revisions --show`) and their diff show stack YAML."""
+    _team(cloud)
+    with cloud.database.session() as session:
+        other = session.scalar(select(Space).where(Space.name == "other"))
+        assert other is not None
+        set_member(session, other, username="nobody", role="admin", granted_by="owner")
+    admin = TestClient(cloud.app, follow_redirects=False)
+    _install(admin, sign_in(admin, ADMIN, ADMIN_PASSWORD), "org.cloudos.php-website")
+    own = admin.get("/api/v1/spaces/team/apps/site/revisions/1")
+    assert own.status_code == 200
+    assert "cloudos/php" in own.json()["stack_yaml"]
+
+    sign_in(browser_client, "nobody", PASSWORD)  # an admin, of another space
+    spaces = ("team", "TEAM", "%74eam", "team%20", "other/../team")
+    apps = ("site", "SITE", "%73ite")
+    paths = [
+        f"/api/v1/spaces/{space}/apps/{app}/revisions/{number}"
+        for space in spaces
+        for app in apps
+        for number in ("1", "01")
+    ]
+    paths += [
+        f"/spaces/{space}/apps/{app}/revisions/diff?a=1&b=1" for space in spaces for app in apps
+    ]
+    paths += [
+        "/api/v1/spaces/other/apps/site/revisions/1",
+        "/spaces/other/apps/site/revisions/diff",
+    ]
+    for path in paths:
+        answer = browser_client.get(path)
+        assert answer.status_code == 404, path
+        assert "cloudos/php" not in answer.text, path
