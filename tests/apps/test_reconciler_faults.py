@@ -16,10 +16,11 @@ from cloudos.apps import AppManager, Deploy, Reconciler
 from cloudos.apps._faults import BACKOFF_CAP, TRANSIENT_GRACE
 from cloudos.engine import NetworkInUse, ObservedStack
 from cloudos.errors import EnvironmentProblem
-from cloudos.spaces import create_space, remove_space
+from cloudos.spaces import create_space, remove_space, set_ports
 from cloudos.store.models import AppEvent, Space
 from tests.apps.conftest import hello
 from tests.apps.test_reconciler import Clock, FakeSwarm, row
+from tests.helpers import TEST_PORTS
 
 
 class StickySwarm(FakeSwarm):
@@ -171,6 +172,7 @@ def test_a_space_whose_network_stays_in_use_blocks_nobody_and_is_reported_on_its
 ) -> None:
     with manager.database.session() as session:
         create_space(session, name="shop")
+        set_ports(session, name="shop", ports=TEST_PORTS)
     install(manager, "web", space="shop")
     reconciler.run_once()
     swarm.held["t-shop"] = "t-router_caddy"
