@@ -1,11 +1,15 @@
-"""Schemathesis walks every operation of the OpenAPI document: no answer may be a 5xx.
+"""Schemathesis walks every operation of the OpenAPI document: every answer is documented.
 
 This is ``schemathesis run`` in-process: the schema is read from the real app
 (``/api/v1/openapi.json``) and every operation gets requests with valid and invalid
 data (Schemathesis' positive and negative generation) over the ASGI transport (no
-network, no server), always with a valid admin token. The loop is written here rather
-than with ``schema.parametrize()``: Schemathesis' pytest plugin fails on pytest 9.2
-(it sets ``request.node._nodeid``), and each operation needs its own database anyway.
+network, no server), as three callers in turn: a cluster admin, a viewer of the seeded
+space, and a stranger to it (the owner of another space). No answer may be a 5xx, and
+each must be one the document declares, with the declared content type and a body
+that matches the declared schema (Schemathesis' conformance checks). The loop is
+written here rather than with ``schema.parametrize()``: Schemathesis' pytest plugin
+fails on pytest 9.2 (it sets ``request.node._nodeid``), and each operation needs its
+own database anyway.
 
 Each operation gets a fresh control plane (its own SQLite database), seeded through
 the API with a space, a WordPress app from the catalog (it has a MySQL addon), a route,
@@ -19,7 +23,8 @@ real engine would show.
 
 Deterministic: Hypothesis derandomized and without its example database, so every
 run sends the same requests. ``CLOUDOS_FUZZ_EXAMPLES`` (default 25) is the
-number of fuzzed examples per operation; raise it by hand for a deeper run.
+number of fuzzed examples per operation for the admin (a third of it for the viewer
+and the stranger, who are mostly refused early); raise it by hand for a deeper run.
 """
 
 from __future__ import annotations
@@ -40,17 +45,31 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
-from cloudos.identity import create_token, create_user
+from cloudos.identity import create_token, create_user, set_member
 from cloudos.settings import Settings
+from cloudos.spaces import get_space
 from cloudos.store import Database, open_database
 from cloudos.web import create_app
 
 MAX_EXAMPLES = int(os.environ.get("CLOUDOS_FUZZ_EXAMPLES", "25"))
+# The viewer and the stranger are mostly refused early: fewer examples find as much.
+CALLERS = {
+    "admin": MAX_EXAMPLES,
+    "viewer": max(1, MAX_EXAMPLES // 5),
+    "stranger": max(1, MAX_EXAMPLES // 5),
+}
 SEED = 20251122  # Schemathesis' own seed; Hypothesis is derandomized on top of it
 
 SPACE, APP, TEMPLATE, ROUTE_DOMAIN = "acme", "blog", "org.wordpress.wordpress", "www.acme.test"
+OTHER_SPACE = "rival"  # the stranger owns it: a member of the cloud, not of SPACE
+NO_SPACE = "nowhere"  # no such space: what SPACE must look like to the stranger
 # The seeded objects, by the name of the field that names one.
 SEEDED: dict[str, object] = {
     "space": SPACE,
@@ -123,15 +142,20 @@ def _control_plane(data_dir: Path) -> tuple[FastAPI, Database]:
     return app, database
 
 
-def _seed(data_dir: Path) -> str:
-    """Fill a new data directory with the seeded objects; an admin token of it."""
+def _seed(data_dir: Path) -> dict[str, str]:
+    """Fill a new data directory with the seeded objects; a token of each caller."""
     data_dir.mkdir()
     app, database = _control_plane(data_dir)
     with database.session() as session:
         user = create_user(session, username="root", password="pw", is_admin=True)
-        token = create_token(session, user=user, name="fuzz")
+        tokens = {"admin": create_token(session, user=user, name="fuzz")}
+        for name in ("viewer", "stranger"):
+            tokens[name] = create_token(
+                session, user=create_user(session, username=name, password="pw"), name="fuzz"
+            )
     seeds: list[tuple[str, dict[str, object]]] = [
         ("/api/v1/spaces", {"name": SPACE}),
+        ("/api/v1/spaces", {"name": OTHER_SPACE}),
         (f"/api/v1/spaces/{SPACE}/apps", {"name": APP, "template": TEMPLATE}),
         ("/api/v1/routes", {"space": SPACE, "app": APP, "domain": ROUTE_DOMAIN}),
         ("/api/v1/domains", {"space": SPACE, "name": "acme.test", "tls": "internal"}),
@@ -140,12 +164,17 @@ def _seed(data_dir: Path) -> str:
             {"space": SPACE, "domain": "acme.test", "to": f"https://{ROUTE_DOMAIN}"},
         ),
     ]
-    with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+    with TestClient(app, headers={"Authorization": f"Bearer {tokens['admin']}"}) as client:
         for path, body in seeds:
             response = client.post(path, json=body)
             assert response.status_code == 201, (path, response.text)
+    with database.session() as session:
+        for space, name, role in ((SPACE, "viewer", "viewer"), (OTHER_SPACE, "stranger", "owner")):
+            set_member(
+                session, get_space(session, space), username=name, role=role, granted_by="owner"
+            )
     database.close()
-    return token
+    return tokens
 
 
 @dataclass
@@ -163,15 +192,17 @@ class _FreshPerOperation:
     label: str | None = None
     app: FastAPI | None = None
     database: Database | None = None
-    token: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+    caller: str = "admin"
     built: int = field(default=0)
     raised: Exception | None = None
 
     def use(self, label: str) -> dict[str, str]:
-        """Switch to a fresh control plane when ``label`` is a new operation; its auth header."""
+        """Switch to a fresh control plane when ``label`` is a new operation; the caller's
+        auth header."""
         seeded = self.root / "seeded"
-        if not self.token:
-            self.token = _seed(seeded)
+        if not self.tokens:
+            self.tokens = _seed(seeded)
         if label != self.label or self.app is None:
             self.close()
             self.built += 1
@@ -179,7 +210,7 @@ class _FreshPerOperation:
             shutil.copytree(seeded, copy)
             self.app, self.database = _control_plane(copy)
             self.label = label
-        return {"Authorization": f"Bearer {self.token}"}
+        return {"Authorization": f"Bearer {self.tokens[self.caller]}"}
 
     def close(self) -> None:
         """Close the current control plane's database."""
@@ -211,6 +242,64 @@ class _FreshPerOperation:
         return "".join([*lines, *traceback.format_exception_only(self.raised)])
 
 
+def _names_the_space(case: schemathesis.Case) -> bool:
+    body = case.body
+    return (case.path_parameters or {}).get("space") == SPACE or (
+        isinstance(body, dict) and body.get("space") == SPACE
+    )
+
+
+def _elsewhere(case: schemathesis.Case) -> schemathesis.Case:
+    """The same request, naming a space that does not exist instead of the seeded one."""
+    body = case.body
+    if isinstance(body, dict) and body.get("space") == SPACE:
+        body = {**body, "space": NO_SPACE}
+    path = case.path_parameters or {}
+    return case.operation.Case(
+        path_parameters={**path, "space": NO_SPACE} if path.get("space") == SPACE else path,
+        query=case.query,
+        headers=case.headers,
+        cookies=case.cookies,
+        body=body,
+        media_type=case.media_type,
+    )
+
+
+def _tenant_boundary(caller: str) -> Callable[..., bool | None]:
+    """A check that the seeded space holds against ``caller``, however a request names it.
+
+    For a stranger the space does not exist: a request naming it gets exactly the
+    answer the same request naming a space that does not exist gets. A viewer's
+    change in it never succeeds.
+    """
+
+    @schemathesis.check
+    def tenant_boundary(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+        if not _names_the_space(case):
+            return None
+        status = response.status_code
+        if caller == "stranger":
+            expected = _elsewhere(case).call().status_code
+            assert status == expected, (
+                f"a stranger to {SPACE!r} got {status}; for a space that does not exist, {expected}"
+            )
+        if caller == "viewer" and case.method.upper() != "GET":
+            assert status >= 400, f"a viewer of {SPACE!r} changed something: {status}"
+        return None
+
+    return tenant_boundary
+
+
+def _checks(caller: str) -> list[Callable[..., bool | None]]:
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        _tenant_boundary(caller),
+    ]
+
+
 def _naming_seeds(case: schemathesis.Case) -> schemathesis.Case:
     """The same request, naming the seeded objects wherever a field names one."""
     body = case.body
@@ -240,9 +329,12 @@ def control_plane(tmp_path: Path) -> Iterator[_FreshPerOperation]:
 
 
 @pytest.mark.slow
-def test_no_operation_answers_with_a_server_error(
-    control_plane: _FreshPerOperation, subtests: pytest.Subtests
+@pytest.mark.parametrize("caller", list(CALLERS))
+def test_every_answer_is_a_documented_one(
+    control_plane: _FreshPerOperation, subtests: pytest.Subtests, caller: str
 ) -> None:
+    control_plane.caller = caller
+    checks = _checks(caller)
     config = schemathesis.Config.from_dict({"seed": SEED, "generation": {"database": "none"}})
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", control_plane, config=config)
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -256,7 +348,7 @@ def test_no_operation_answers_with_a_server_error(
             )
 
             @settings(
-                max_examples=MAX_EXAMPLES,
+                max_examples=CALLERS[caller],
                 derandomize=True,
                 database=None,
                 deadline=None,
@@ -264,12 +356,12 @@ def test_no_operation_answers_with_a_server_error(
             )
             @given(cases.flatmap(lambda case: st.sampled_from([case, _naming_seeds(case)])))
             def send(case: schemathesis.Case) -> None:
-                # Negative cases may carry their own Authorization: always send a valid one.
+                # Negative cases may carry their own Authorization: always send the caller's.
                 auth = control_plane.use(case.operation.label)
                 case.headers = {**(case.headers or {}), **auth}
                 control_plane.raised = None
                 try:
-                    case.call_and_validate(checks=[not_a_server_error])
+                    case.call_and_validate(checks=checks)
                 except (Exception, BaseExceptionGroup) as failure:
                     where = control_plane.where_it_raised()
                     if where is not None:
