@@ -14,6 +14,7 @@ import pytest
 from cloudos.apps import AppManager, Reconciler
 from cloudos.apps import _router_sync as router_sync_module
 from cloudos.apps._router_sync import ROUTER_SETTLE_LIMIT, RouterSettings, RouterSync
+from cloudos.router import Platform
 from tests.apps.test_reconciler import FakeSwarm
 
 
@@ -53,6 +54,7 @@ def router(manager: AppManager, tmp_path: Path) -> RouterSync:
             acme_email=None,
             acme_ca_root=None,
             docker_host=None,
+            platform=Platform(host="cloud.localhost"),
         ),
         endpoint_mode=lambda: "dnsrr",
     )

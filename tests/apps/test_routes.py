@@ -21,10 +21,11 @@ from cloudos.apps._routes import (
 )
 from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.router import ForwardAuth, Platform, SocketUpstream
-from cloudos.spaces import create_space, get_space
+from cloudos.spaces import create_space, get_space, set_ports
 from cloudos.store.models import DomainClaim, RouteRow
 from cloudos.vault import Vault
 from tests.apps.conftest import hello
+from tests.helpers import TEST_PORTS
 
 
 @pytest.fixture
@@ -169,6 +170,7 @@ def tenants(apps: AppManager) -> AppManager:
     """Space ``default`` (default.localhost) with its apps, and space ``other`` with app ``own``."""
     with apps.database.session() as session:
         create_space(session, name="other")
+        set_ports(session, name="other", ports=TEST_PORTS)
     apps.install(space="other", name="own", template=hello(), values={"http_port": 8080})
     return apps
 

@@ -149,6 +149,7 @@ def test_every_field_of_every_page_has_a_label(
     crawled: Crawl, cloud: Cloud, browser_client: TestClient
 ) -> None:
     pages = dict(crawled.pages)
+    browser_client.cookies.clear()  # a fresh sign-in: a signed-in browser is shown no form
     csrf = sign_in(browser_client, ADMIN, ADMIN_PASSWORD)
     # Pages only a form's answer shows: the second factor's setup, the install preview.
     for path, form in (
