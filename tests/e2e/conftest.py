@@ -146,6 +146,14 @@ class ControlPlane:
             check=False,
         )
 
+    def new_space(self, name: str) -> None:
+        """Create the space ``name``, its apps allowed host ports TEST_PORTS as those of
+        ``default`` are (the test apps publish one)."""
+        created = self.api.post("/spaces", json={"name": name})
+        assert created.status_code == 201, created.text
+        allowed = self.api.put(f"/spaces/{name}/policy", json={"allow": [], "ports": TEST_PORTS})
+        assert allowed.status_code == 200, allowed.text
+
     def app(self, name: str, space: str = "default") -> dict[str, Any]:
         """GET the app (asserting it exists)."""
         response = self.api.get(f"/spaces/{space}/apps/{name}")

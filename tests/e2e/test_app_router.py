@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import socket
 import ssl
 import subprocess
@@ -506,10 +507,17 @@ def test_the_control_plane_guards_routes_and_serves_each_spaces_portal(
             303,
             "/signin?next=/portal/default",
         )
-        assert "<form" in get("/signin?next=/portal/default").text
+        form = get("/signin?next=/portal/default").text
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form)
+        assert token is not None, form
         signed_in = browser.post(
             f"{base}/signin",
-            data={"username": "dev", "password": password, "next": "/portal/default"},
+            data={
+                "username": "dev",
+                "password": password,
+                "next": "/portal/default",
+                "csrf_token": token.group(1),
+            },
             headers={"Host": platform},
             extensions={"sni_hostname": platform},
         )
@@ -547,7 +555,7 @@ def test_first_app_of_a_new_space_is_served_as_soon_as_the_replaced_router_answe
     service = plane.docker.services.get(f"{plane.instance}-router_caddy")
     before = {t["ID"] for t in service.tasks()}
 
-    assert plane.api.post("/spaces", json={"name": "blue"}).status_code == 201
+    plane.new_space("blue")
     install = {"template_text": HELLO, "values": {"http_port": free_port(), "message": "two"}}
     assert plane.api.post("/spaces/blue/apps", json={"name": "two", **install}).status_code == 201
     plane.wait_status("two", {"running"}, space="blue", timeout=90)

@@ -14,7 +14,7 @@ import pytest
 from tests.e2e.conftest import ControlPlane
 from tests.e2e.test_app_router import text, via_router
 from tests.e2e.test_apps import HELLO
-from tests.helpers import free_port, wait_until
+from tests.helpers import TEST_PORTS, free_port, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -38,8 +38,8 @@ def test_removing_a_routed_space_leaves_the_other_spaces_routed_and_frees_its_na
     routed_plane: ControlPlane,
 ) -> None:
     plane = routed_plane
-    assert plane.api.post("/spaces", json={"name": "alpha"}).status_code == 201
-    assert plane.api.post("/spaces", json={"name": "beta"}).status_code == 201
+    plane.new_space("alpha")
+    plane.new_space("beta")
     alpha = install_hello(plane, space="alpha", message="from alpha")
     wait_until(
         lambda: text(via_router(plane, alpha)) == "from alpha",
@@ -76,6 +76,12 @@ def test_removing_a_routed_space_leaves_the_other_spaces_routed_and_frees_its_na
         timeout=30,
         what="the name alpha free again",
     )
+    # A new space of the old name inherits nothing: no host ports until allowed again.
+    policy = plane.api.get("/spaces/alpha/policy")
+    assert policy.status_code == 200, policy.text
+    assert policy.json()["ports"] is None
+    ports = plane.api.put("/spaces/alpha/policy", json={"allow": [], "ports": TEST_PORTS})
+    assert ports.status_code == 200, ports.text
     again = install_hello(plane, space="alpha", message="alpha again")
     wait_until(
         lambda: text(via_router(plane, again)) == "alpha again",

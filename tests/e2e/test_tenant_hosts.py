@@ -79,8 +79,14 @@ def test_a_space_cannot_take_another_spaces_host_and_the_control_plane_is_only_a
     assert plane.api.get("/redirects").json() == []
     assert plane.api.get("/domains").json() == []
 
-    # The router: the platform host is the control plane.
+    # The router: the platform host is the control plane. First b's app answers through
+    # it, so the router has joined b's network (it is replaced to) before the probes.
     wait_until(lambda: router_root(plane) is not None, timeout=180, what="the router's CA")
+    wait_until(
+        lambda: (r := routed(plane, "GET", "probe.b.localhost")) is not None and r.text == "probe",
+        timeout=180,
+        what="b's app through the router",
+    )
     wait_until(
         lambda: (
             (r := routed(plane, "GET", PLATFORM, "/api/v1/version")) is not None
