@@ -40,6 +40,24 @@ def free_port() -> int:
         return port
 
 
+def listening_addresses(port: int) -> set[str]:
+    """The addresses something on this machine listens on at TCP ``port``, as the
+    kernel's socket tables (/proc/net/tcp, tcp6) show them."""
+    found: set[str] = set()
+    for table, size in (("/proc/net/tcp", 4), ("/proc/net/tcp6", 16)):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, hex_port = local.split(":")
+            if state != "0A" or int(hex_port, 16) != port:  # 0A: LISTEN
+                continue
+            raw = bytes.fromhex(address)
+            # The kernel prints the address as 32-bit words in host (little-endian) order.
+            words = b"".join(raw[i : i + 4][::-1] for i in range(0, size, 4))
+            family = socket.AF_INET if size == 4 else socket.AF_INET6
+            found.add(socket.inet_ntop(family, words))
+    return found
+
+
 def assert_one_line_error(
     result: subprocess.CompletedProcess[str], code: int, *needles: str
 ) -> None:

@@ -13,7 +13,7 @@ import pytest
 from cloudos.engine import find_stack
 from tests.e2e.conftest import remove_instance
 from tests.e2e.test_app_router import router_root, via_router
-from tests.helpers import Runner, free_port, wait_for_http, wait_until
+from tests.helpers import Runner, free_port, listening_addresses, wait_for_http, wait_until
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -58,9 +58,13 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
     result = cloudos(*first.args("up"), timeout=600)
     assert result.returncode == 0, result.stderr
     assert first.url in result.stdout
+    assert f"https://cloud.localhost:{first.https_port}/" in result.stdout
+    assert "warning" not in result.stderr
     assert str(first.data_dir / "initial-admin-password") in result.stdout
     assert wait_for_http(f"{first.url}/healthz").status_code == 200
     assert find_stack(built_images, first.instance) is not None
+    # Its plain-HTTP port is this machine's only: other machines use the router.
+    assert listening_addresses(first.port) == {"127.0.0.1"}
 
     token = cloudos("admin", "create-token", "--data-dir", str(first.data_dir)).stdout.strip()
     me = httpx.get(f"{first.url}/api/v1/me", headers={"Authorization": f"Bearer {token}"})

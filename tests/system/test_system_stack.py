@@ -33,14 +33,25 @@ def test_rendering_is_deterministic() -> None:
     assert render_system_stack(SPEC) == render_system_stack(SPEC)
 
 
-def test_data_and_socket_are_mounted_and_port_is_host_mode() -> None:
-    service = yaml.safe_load(render_system_stack(SPEC))["services"]["control"]
+def test_data_and_socket_are_mounted_and_it_listens_on_the_hosts_loopback() -> None:
+    document = yaml.safe_load(render_system_stack(SPEC))
+    service = document["services"]["control"]
     assert "data:/var/lib/cloudos" in service["volumes"]
     assert "/var/run/docker.sock:/var/run/docker.sock" in service["volumes"]
-    assert service["ports"] == [
-        {"target": 8080, "published": 8080, "protocol": "tcp", "mode": "host"}
-    ]
+    # No published port (swarm would open it on every address): the host's network,
+    # where it listens on loopback; other machines come in through the router.
+    assert "ports" not in service
+    (network,) = service["networks"]
+    assert document["networks"][network] == {"external": True, "name": "host"}
+    assert service["environment"]["CLOUDOS_HOST"] == "127.0.0.1"
+    assert service["environment"]["CLOUDOS_PORT"] == "8080"
     assert service["deploy"]["placement"]["constraints"] == ["node.id == node123"]
+
+
+def test_another_address_is_listened_on_only_when_chosen() -> None:
+    spec = SystemStackSpec(**{**SPEC.__dict__, "host": "0.0.0.0"})
+    service = yaml.safe_load(render_system_stack(spec))["services"]["control"]
+    assert service["environment"]["CLOUDOS_HOST"] == "0.0.0.0"
 
 
 def test_remote_engine_and_postgres_are_passed_through() -> None:

@@ -29,6 +29,13 @@ PortOption = Annotated[
     int | None,
     typer.Option("--port", help="Port of the web interface and API [env CLOUDOS_PORT]."),
 ]
+HostOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Address the control plane's plain-HTTP port listens on: 127.0.0.1 (only this "
+        "machine; others use the router's HTTPS) unless you choose another [env CLOUDOS_HOST]."
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -89,6 +96,8 @@ def _print_doctor(report: dict[str, object]) -> None:
         console.print("[green]ok:[/] a cloud can run here (`cloudos up`)")
     for reason in report["reasons"]:  # type: ignore[attr-defined]
         console.print(f"[red]problem:[/] {reason}", highlight=False)
+    for warning in report["warnings"]:  # type: ignore[attr-defined]
+        console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def up(
@@ -99,21 +108,38 @@ def up(
     instance: Annotated[
         str | None, typer.Option(help="Name of this cloud [env CLOUDOS_INSTANCE].")
     ] = None,
+    host: HostOption = None,
 ) -> None:
     """Start the cloud on this machine's engine (idempotent)."""
     from cloudos.system import bring_up
 
     settings = load_settings(
-        data_dir=data_dir, port=port, instance=instance, http_port=http_port, https_port=https_port
+        data_dir=data_dir,
+        port=port,
+        instance=instance,
+        http_port=http_port,
+        https_port=https_port,
+        host=host,
     )
     _configure_logging(settings)
+    _warn_plain_http(settings)
     with err_console.status("starting") as status:
         result = bring_up(settings, progress=lambda message: _step(status, message))
     # Plain prints: these lines are read by people and scripts, and must never wrap.
     print(f"Cloud OS is up: {result.url} (instance {result.instance})")
+    if result.router_url is not None:
+        print(f"From other machines, over HTTPS through the router: {result.router_url}")
     if result.credentials_file is not None:
         print(f"First admin's credentials: {result.credentials_file}")
     print(f"API token: cloudos admin create-token --data-dir {settings.data_dir}")
+
+
+def _warn_plain_http(settings: Settings) -> None:
+    from cloudos.system import plain_http_warning
+
+    warning = plain_http_warning(settings)
+    if warning is not None:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False)
 
 
 def _step(status: object, message: str) -> None:
@@ -146,15 +172,14 @@ def serve(
     port: PortOption = None,
     http_port: HttpPortOption = None,
     https_port: HttpsPortOption = None,
-    host: Annotated[
-        str | None, typer.Option(help="Address to listen on [env CLOUDOS_HOST].")
-    ] = None,
+    host: HostOption = None,
 ) -> None:
     """Run the control plane in the foreground on this host (for development)."""
     settings = load_settings(
         data_dir=data_dir, port=port, host=host, http_port=http_port, https_port=https_port
     )
     _configure_logging(settings)
+    _warn_plain_http(settings)
     run_server(settings)
 
 

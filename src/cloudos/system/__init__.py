@@ -5,6 +5,8 @@ from cloudos.system._bootstrap import (
     bring_down,
     bring_up,
     check_port_free,
+    is_loopback,
+    plain_http_warning,
     prepare_data_dir,
 )
 from cloudos.system._stack import CONTAINER_DATA_DIR, SystemStackSpec, render_system_stack
@@ -16,6 +18,8 @@ __all__ = [
     "bring_down",
     "bring_up",
     "check_port_free",
+    "is_loopback",
+    "plain_http_warning",
     "prepare_data_dir",
     "render_system_stack",
 ]

@@ -9,6 +9,7 @@ first admin, (re)deploys the system stack and waits until the control plane answ
 from __future__ import annotations
 
 import errno
+import ipaddress
 import logging
 import os
 import socket
@@ -48,6 +49,7 @@ class UpResult:
     url: str
     instance: str
     credentials_file: Path | None
+    router_url: str | None = None  # the control plane for other machines, over HTTPS
 
 
 def prepare_data_dir(data_dir: Path) -> Path:
@@ -110,10 +112,10 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
         info = ensure_swarm_manager(client, advertise_addr=settings.advertise_addr)
         instance = settings.instance_name
         existing = find_stack(client, instance)
-        if existing is None or not _publishes(client, instance, settings.port):
+        if existing is None or not _holds_port(client, instance, settings.port):
             if existing is not None and not existing.owned_by(instance):
                 raise Conflict(f"stack {instance!r} exists and is not this cloud's; left untouched")
-            check_port_free("0.0.0.0", settings.port)  # noqa: S104 - host-mode publish binds all
+            check_port_free(settings.host, settings.port)
         if settings.router and find_stack(client, f"{instance}-router") is None:
             for port, flag in (
                 (settings.http_port, "--http-port"),
@@ -136,6 +138,7 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
             control_image=image_ref("control"),
             data_dir=data_dir,
             port=settings.port,
+            host=settings.host,
             node_id=info.node_id or "",
             docker_host=engine_address(settings.docker_host),
             database_url=settings.database_url,
@@ -152,14 +155,24 @@ def bring_up(settings: Settings, *, progress: Progress, health_timeout: float = 
             instance=instance,
             docker_host=settings.docker_host,
         )
-        url = f"http://127.0.0.1:{settings.port}"
+        url = _plain_url(settings.host, settings.port)
         progress(f"waiting for the control plane at {url}")
         _wait_healthy(client, instance, f"{url}/healthz", timeout=health_timeout)
     finally:
         client.close()
     return UpResult(
-        url=url, instance=instance, credentials_file=credentials if credentials.exists() else None
+        url=url,
+        instance=instance,
+        credentials_file=credentials if credentials.exists() else None,
+        router_url=settings.platform.url() if settings.router else None,
     )
+
+
+def _plain_url(host: str, port: int) -> str:
+    """Where this machine reaches a control plane listening on ``host:port``."""
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - every address: loopback is one of them
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _passed_settings(settings: Settings) -> tuple[tuple[str, str], ...]:
@@ -188,12 +201,41 @@ def bring_down(settings: Settings) -> bool:
         client.close()
 
 
-def _publishes(client: docker.DockerClient, stack: str, port: int) -> bool:
+def _holds_port(client: docker.DockerClient, stack: str, port: int) -> bool:
+    """Whether this cloud's own control plane is what holds ``port`` (on any address:
+    as published by an older version, or listening on the host's network)."""
     service = next(iter(client.services.list(filters={"name": f"{stack}_control"})), None)
     if service is None:
         return False
-    ports = service.attrs.get("Spec", {}).get("EndpointSpec", {}).get("Ports") or []
-    return any(entry.get("PublishedPort") == port for entry in ports)
+    spec = service.attrs.get("Spec", {})
+    ports = spec.get("EndpointSpec", {}).get("Ports") or []
+    if any(entry.get("PublishedPort") == port for entry in ports):
+        return True
+    environment = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
+    return f"CLOUDOS_PORT={port}" in environment
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (an address, or ``localhost``) is only reachable from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_warning(settings: Settings) -> str | None:
+    """What to tell the admin when the control plane's plain-HTTP port is open to other
+    machines (None when it listens on loopback only, the default)."""
+    if is_loopback(settings.host):
+        return None
+    return (
+        f"the control plane answers plain HTTP on {settings.host}:{settings.port}: passwords, "
+        "session cookies and API tokens cross the network unencrypted. Other machines should "
+        f"use {settings.platform.url()} through the router; listen on 127.0.0.1 (the default) "
+        "unless this network is trusted"
+    )
 
 
 def _wait_healthy(client: docker.DockerClient, stack: str, url: str, *, timeout: float) -> None:
@@ -219,4 +261,12 @@ def _wait_healthy(client: docker.DockerClient, stack: str, url: str, *, timeout:
     )
 
 
-__all__ = ["UpResult", "bring_down", "bring_up", "check_port_free", "prepare_data_dir"]
+__all__ = [
+    "UpResult",
+    "bring_down",
+    "bring_up",
+    "check_port_free",
+    "is_loopback",
+    "plain_http_warning",
+    "prepare_data_dir",
+]

@@ -6,11 +6,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from cloudos import __version__
 from cloudos.engine import connect_engine, detect_engine, engine_address
 from cloudos.engine.images import image_status
 from cloudos.errors import CloudOSError
 from cloudos.settings import Settings
+from cloudos.system._bootstrap import plain_http_warning
 
 MIN_FREE_BYTES = 2 * 1024**3
 MIN_API = (1, 41)
@@ -19,6 +22,7 @@ MIN_API = (1, 41)
 def run_doctor(settings: Settings) -> dict[str, Any]:
     """Inspect the machine; ``report["can_run"]`` says whether ``cloudos up`` can work."""
     reasons: list[str] = []
+    listening = settings.host
     report: dict[str, Any] = {"version": __version__, "instance": settings.instance_name}
     report["engine"] = engine = {
         "address": engine_address(settings.docker_host),
@@ -45,6 +49,7 @@ def run_doctor(settings: Settings) -> dict[str, Any]:
             elif info.swarm_state not in ("active", "inactive"):
                 reasons.append(f"the engine's swarm is {info.swarm_state}")
             report["images"] = [image.as_dict() for image in image_status(client)]
+            listening = _running_host(client, settings.instance_name) or listening
         except CloudOSError as err:
             reasons.append(str(err))
         finally:
@@ -56,7 +61,22 @@ def run_doctor(settings: Settings) -> dict[str, Any]:
         )
     report["can_run"] = not reasons
     report["reasons"] = reasons
+    warning = plain_http_warning(settings.model_copy(update={"host": listening}))
+    report["warnings"] = [] if warning is None else [warning]
     return report
+
+
+def _running_host(client: docker.DockerClient, instance: str) -> str | None:
+    """The address the running control plane of ``instance`` listens on, if it runs."""
+    for service in client.services.list(filters={"name": f"{instance}_control"}):
+        spec = service.attrs.get("Spec", {})
+        if spec.get("EndpointSpec", {}).get("Ports"):
+            return "0.0.0.0"  # noqa: S104 - published by an older version: every address
+        environment = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
+        for entry in environment:
+            if entry.startswith("CLOUDOS_HOST="):
+                return str(entry.split("=", 1)[1])
+    return None
 
 
 def _disk(data_dir: Path) -> dict[str, Any]:

@@ -5,6 +5,13 @@ clouds can share one engine. The control plane's state lives on a named volume b
 to the data directory on the manager that runs it, which keeps the state visible to
 ``cloudos admin ...`` on the host and lets the service move between restarts without
 losing it. It mounts the Docker socket: it is the cluster's administrator.
+
+It runs on the host's network and listens on the host's loopback address by default:
+its plain-HTTP port is for the CLI and scripts on the machine itself, while every other
+client reaches it through the router, over HTTPS, at the platform host (the router
+dials its unix socket). A swarm port cannot be published on one address only, and a
+published port would also hide the client's address behind the bridge's gateway.
+Listening on another address is an explicit choice (``cloudos up --host``).
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import yaml
 
 CONTAINER_DATA_DIR = "/var/lib/cloudos"
 CONTAINER_DOCKER_SOCKET = "/var/run/docker.sock"
+HOST_NETWORK = "host_network"  # the stack's name for the engine's network "host"
 
 
 @dataclass(frozen=True)
@@ -28,6 +36,7 @@ class SystemStackSpec:
     port: int
     node_id: str
     docker_host: str  # the engine address as seen from the host
+    host: str = "127.0.0.1"  # the host address it listens on (host network)
     database_url: str | None = None  # only non-SQLite URLs are passed into the container
     log_level: str = "INFO"
     http_port: int = 80
@@ -40,7 +49,7 @@ def render_system_stack(spec: SystemStackSpec) -> str:
     """Stack YAML of the system stack; same spec, byte-identical output."""
     environment = {
         "CLOUDOS_DATA_DIR": CONTAINER_DATA_DIR,
-        "CLOUDOS_HOST": "0.0.0.0",  # noqa: S104 - inside the container, published by swarm
+        "CLOUDOS_HOST": spec.host,
         "CLOUDOS_INSTANCE": spec.instance,
         "CLOUDOS_LOG_LEVEL": spec.log_level,
         "CLOUDOS_PORT": str(spec.port),
@@ -68,9 +77,7 @@ def render_system_stack(spec: SystemStackSpec) -> str:
                 "hostname": "{{.Node.Hostname}}",
                 "environment": dict(sorted(environment.items())),
                 "volumes": volumes,
-                "ports": [
-                    {"target": spec.port, "published": spec.port, "protocol": "tcp", "mode": "host"}
-                ],
+                "networks": [HOST_NETWORK],
                 "deploy": {
                     "replicas": 1,
                     "placement": {"constraints": [f"node.id == {spec.node_id}"]},
@@ -84,6 +91,7 @@ def render_system_stack(spec: SystemStackSpec) -> str:
                 },
             }
         },
+        "networks": {HOST_NETWORK: {"external": True, "name": "host"}},
         "volumes": {
             "data": {
                 "driver": "local",
