@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloudos.errors import InvalidInput
+from cloudos.router._caddy import HstsPolicy
 from cloudos.router._platform import DEFAULT_PLATFORM_HOST, Platform
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -69,6 +70,12 @@ class Settings(BaseSettings):
         default=DEFAULT_PLATFORM_HOST,
         description="The one host name where the router serves the control plane (sign-in, "
         "API, pages); no space may use it, nor localhost, nor the reserved names next to it.",
+    )
+    hsts: HstsPolicy = Field(
+        default="all",
+        description="Which HTTPS answers of the router carry Strict-Transport-Security "
+        "(max-age one year) when a route does not say: all, public (public names and the "
+        "platform host only, for users who do not trust the internal CA), or off.",
     )
     acme_directory: str = Field(
         default="https://acme-v02.api.letsencrypt.org/directory",
@@ -151,7 +158,9 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as err:
         first = err.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "settings"
-        raise InvalidInput(f"setting {where}: {first['msg']}") from err
+        variable = f"CLOUDOS_{where.upper()}"
+        source = f" (from {variable})" if variable in os.environ and where not in given else ""
+        raise InvalidInput(f"setting {where}: {first['msg']}{source}") from err
 
 
 def _read_config_file(given: dict[str, Any]) -> dict[str, Any]:

@@ -6,15 +6,17 @@ space's network serves its routes as soon as it answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
 from cloudos.apps import AppManager, Reconciler
 from cloudos.apps import _router_sync as router_sync_module
 from cloudos.apps._router_sync import ROUTER_SETTLE_LIMIT, RouterSettings, RouterSync
-from cloudos.router import Platform
+from cloudos.router import HstsPolicy, Platform
 from tests.apps.test_reconciler import FakeSwarm
 
 
@@ -92,3 +94,47 @@ def test_a_pass_keeps_settling_while_the_router_is_on_its_way(
     assert reconciler.run_once().settling, "no app to watch, but the router is starting"
     fake.pending = False
     assert not reconciler.run_once().settling
+
+
+class RecordingAdmin:
+    """Caddy's admin socket, recording the configurations loaded through it."""
+
+    loaded: ClassVar[list[bytes]] = []
+
+    def __init__(self, socket: Path, *, timeout: float) -> None:
+        pass
+
+    def __enter__(self) -> RecordingAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def config(self) -> dict[str, object]:
+        return {}
+
+    def load(self, config: bytes) -> None:
+        self.loaded.append(config)
+
+
+@pytest.mark.parametrize(("policy", "sent"), [("all", True), ("public", True), ("off", False)])
+def test_the_hsts_setting_reaches_the_config_the_router_loads(
+    router: RouterSync,
+    deploys: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    policy: HstsPolicy,
+    sent: bool,
+) -> None:
+    monkeypatch.setattr(router_sync_module, "RouterAdmin", RecordingAdmin)
+    monkeypatch.setattr(RecordingAdmin, "loaded", [])
+    router.settings = replace(router.settings, hsts=policy)
+    router.settings.admin_socket.parent.mkdir(parents=True)
+    router.settings.admin_socket.touch()  # the router answers
+    router.sync(object(), {})  # type: ignore[arg-type]
+    [loaded] = RecordingAdmin.loaded
+    https = json.loads(loaded)["apps"]["http"]["servers"]["https"]["routes"]
+    [platform] = [r for r in https if "cloud.localhost" in r.get("match", [{}])[0].get("host", [])]
+    assert (
+        '"Strict-Transport-Security":["max-age=31536000"]'
+        in json.dumps(platform, separators=(",", ":"))
+    ) is sent

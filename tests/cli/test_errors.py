@@ -74,3 +74,18 @@ def test_bad_config_file(cloudos: Runner, tmp_path: Path) -> None:
     (tmp_path / "cloudos.toml").write_text("prot = 80\n")
     result = cloudos("serve", "--data-dir", str(tmp_path))
     assert_one_line_error(result, 1, "cloudos.toml", "unknown setting 'prot'")
+
+
+def test_an_unknown_hsts_setting_names_the_variable_and_the_choices(
+    cloudos: Runner, tmp_path: Path
+) -> None:
+    result = cloudos("serve", "--data-dir", str(tmp_path), env={"CLOUDOS_HSTS": "sometimes"})
+    assert_one_line_error(result, 1, "CLOUDOS_HSTS", "'all', 'public' or 'off'")
+
+
+def test_doctor_says_when_hsts_is_off(cloudos: Runner, tmp_path: Path) -> None:
+    env = {"CLOUDOS_DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+    result = cloudos("doctor", "--data-dir", str(tmp_path), env={**env, "CLOUDOS_HSTS": "off"})
+    assert "hsts        off: HTTPS answers carry no Strict-Transport-Security" in result.stdout
+    result = cloudos("doctor", "--data-dir", str(tmp_path), env=env)
+    assert "hsts        all" in result.stdout

@@ -399,7 +399,7 @@ def test_route_options_with_real_traffic(routed_plane: ControlPlane) -> None:
     assert status.startswith("HTTP/1.1 101"), status
     assert reply == b"echo: hello"
 
-    # HSTS on HTTPS for a public name, not for .localhost.
+    # HSTS on HTTPS for a public name and, by default, for .localhost too.
     wait_until(
         lambda: (
             (r := routed(plane, "GET", "shop.cloudos-e2e.net")) is not None and r.status_code == 200
@@ -412,7 +412,7 @@ def test_route_options_with_real_traffic(routed_plane: ControlPlane) -> None:
     local = routed(plane, "GET", "probe.default.localhost")
     assert local is not None
     assert local.status_code == 200
-    assert "Strict-Transport-Security" not in local.headers
+    assert local.headers["Strict-Transport-Security"] == "max-age=31536000"
 
     # The failed ACME attempt for the other public name, from the router's log.
     def failed() -> dict[str, Any] | None:

@@ -254,7 +254,8 @@ def test_an_app_answers_by_host_name_http_redirects_then_https_with_the_internal
     page = rig.get("app.test.localhost", https=True, verify=rig.local_root())
     assert page.status_code == 200
     assert "Cloud OS static site" in page.text
-    assert "strict-transport-security" not in page.headers  # private name: no HSTS
+    assert page.headers["strict-transport-security"] == "max-age=31536000"  # by default
+    assert "strict-transport-security" not in redirect.headers  # never over plain HTTP
 
     # A host nobody routes gets a 404, not an empty 200.
     assert rig.get("nobody.test.localhost").status_code == 404

@@ -95,6 +95,19 @@ def test_a_space_cannot_take_another_spaces_host_and_the_control_plane_is_only_a
         timeout=120,
         what="the control plane at the platform host",
     )
+    # HTTPS answers, the platform host's and an app's, carry HSTS by default (private
+    # names included); the plain-HTTP redirect to HTTPS does not.
+    version = routed(plane, "GET", PLATFORM, "/api/v1/version")
+    app = routed(plane, "GET", "probe.b.localhost")
+    assert version is not None
+    assert app is not None
+    assert version.headers["strict-transport-security"] == "max-age=31536000"
+    assert app.headers["strict-transport-security"] == "max-age=31536000"
+    with httpx.Client(base_url=f"http://127.0.0.1:{plane.http_port}") as plain:
+        for host in (PLATFORM, "probe.b.localhost"):
+            redirect = plain.get("/signin", headers={"Host": host})
+            assert redirect.status_code == 308, (host, redirect.status_code)
+            assert "strict-transport-security" not in redirect.headers, host
     login = routed(
         plane,
         "POST",

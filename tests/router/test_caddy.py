@@ -13,9 +13,11 @@ import pytest
 
 from cloudos.errors import InvalidInput
 from cloudos.router import (
+    PLATFORM_SPACE,
     BasicAuthUser,
     Domain,
     ForwardAuth,
+    HstsPolicy,
     Redirect,
     Route,
     RouteTable,
@@ -253,6 +255,71 @@ def test_a_user_hsts_header_wins_over_the_default(web: Upstream) -> None:
     )
     chain = handlers(render_caddy_config(table, endpoint_mode="vip"), "https", "a.example.com")[0]
     assert chain[0]["response"]["set"] == {"Strict-Transport-Security": ["max-age=60"]}
+
+
+def hsts_table(web: Upstream) -> RouteTable:
+    """A private name, a public one, routes that say yes or no, and the platform host."""
+    table = RouteTable(
+        routes=[
+            Route(domain="wiki.team.localhost", space="team", upstream=web),
+            Route(domain="shop.example.com", space="shop", upstream=web),
+            Route(domain="no.example.com", space="shop", upstream=web, hsts=False),
+            Route(domain="yes.team.localhost", space="team", upstream=web, hsts=True),
+        ]
+    )
+    table.serve_platform(
+        Route(domain="cloud.localhost", space=PLATFORM_SPACE, upstream=SocketUpstream())
+    )
+    return table
+
+
+def hsts_of(config: dict[str, Any], server: str, host: str) -> str | None:
+    """The Strict-Transport-Security value ``server`` sets for ``host``, if any."""
+    [chain] = handlers(config, server, host)
+    sets = [h["response"]["set"] for h in chain if h["handler"] == "headers" and "response" in h]
+    values = [value for found in sets for value in found.get("Strict-Transport-Security", [])]
+    return values[0] if values else None
+
+
+@pytest.mark.parametrize(
+    ("policy", "carry"),
+    [
+        (
+            "all",
+            {"wiki.team.localhost", "shop.example.com", "yes.team.localhost", "cloud.localhost"},
+        ),
+        ("public", {"shop.example.com", "yes.team.localhost", "cloud.localhost"}),
+        ("off", {"yes.team.localhost"}),
+    ],
+)
+def test_https_answers_carry_hsts_as_the_setting_says_unless_the_route_does(
+    web: Upstream, policy: HstsPolicy, carry: set[str]
+) -> None:
+    config = render_caddy_config(hsts_table(web), endpoint_mode="vip", hsts=policy)
+    hosts = ("wiki.team.localhost", "shop.example.com", "no.example.com", "yes.team.localhost",
+             "cloud.localhost")  # fmt: skip
+    sent = {host for host in hosts if hsts_of(config, "https", host) is not None}
+    assert sent == carry
+    assert {hsts_of(config, "https", host) for host in sent} == {"max-age=31536000"}
+
+
+def test_hsts_is_on_by_default_and_never_over_plain_http(web: Upstream) -> None:
+    table = hsts_table(web)
+    table.add_route(Route(domain="plain.localhost", space="p", upstream=web, https_redirect=False))
+    config = render_caddy_config(table, endpoint_mode="vip")
+    assert hsts_of(config, "https", "wiki.team.localhost") == "max-age=31536000"
+    assert hsts_of(config, "https", "cloud.localhost") == "max-age=31536000"
+    assert hsts_of(config, "https", "plain.localhost") == "max-age=31536000"
+    for host in ("wiki.team.localhost", "cloud.localhost", "yes.team.localhost", "plain.localhost"):
+        assert hsts_of(config, "http", host) is None
+    [[redirect]] = handlers(config, "http", "cloud.localhost")
+    assert redirect["status_code"] == 308
+    assert set(redirect["headers"]) == {"Location"}  # the redirect to HTTPS: no HSTS
+
+
+def test_an_unknown_hsts_policy_is_refused(web: Upstream) -> None:
+    with pytest.raises(InvalidInput, match="hsts 'some' must be one of all, public, off"):
+        render_caddy_config(hsts_table(web), endpoint_mode="vip", hsts="some")  # type: ignore[arg-type]
 
 
 def test_tls_policies_per_mode(web: Upstream, files_certificate: UploadedCertificate) -> None:

@@ -20,6 +20,7 @@ from cloudos.router import (
     normalize_path,
     parse_size,
     redirect_www,
+    sends_hsts,
 )
 from tests.router.conftest import FIXTURES, OPEN_SESAME
 
@@ -72,15 +73,18 @@ def test_malformed_paths_are_refused(path: str) -> None:
         normalize_path(path)
 
 
-def test_private_names_get_the_internal_ca_and_no_hsts_public_ones_acme_and_hsts(
+def test_private_names_get_the_internal_ca_and_hsts_public_ones_acme_and_hsts(
     web: Upstream,
 ) -> None:
     for name in ("app.localhost", "nas.home.arpa", "wiki.lan", "x.internal", "a.test"):
         assert default_tls_mode(name) == TlsMode.INTERNAL
-        assert not Route(domain=name, space="s", upstream=web).hsts_enabled
+        assert sends_hsts(Route(domain=name, space="s", upstream=web), "all")
+        assert not sends_hsts(Route(domain=name, space="s", upstream=web), "public")
     assert default_tls_mode("shop.example.com") == TlsMode.ACME
-    assert Route(domain="shop.example.com", space="s", upstream=web).hsts_enabled
-    assert not Route(domain="shop.example.com", space="s", upstream=web, hsts=False).hsts_enabled
+    assert sends_hsts(Route(domain="shop.example.com", space="s", upstream=web), "all")
+    assert sends_hsts(Route(domain="shop.example.com", space="s", upstream=web), "public")
+    no = Route(domain="shop.example.com", space="s", upstream=web, hsts=False)
+    assert not sends_hsts(no, "all")
 
 
 def test_a_route_normalizes_aliases_headers_and_users(web: Upstream) -> None:

@@ -42,6 +42,7 @@ from cloudos.router import (
     ADMIN_DIR,
     CONTROL_SOCKET,
     PLATFORM_SPACE,
+    HstsPolicy,
     Platform,
     RouterAdmin,
     RouterStackSpec,
@@ -77,6 +78,7 @@ class RouterSettings:
     acme_ca_root: Path | None
     docker_host: str | None
     platform: Platform  # the control plane's one host, and the names no space may take
+    hsts: HstsPolicy = "all"  # which HTTPS answers carry HSTS when a route does not say
 
     @property
     def stack(self) -> str:
@@ -169,6 +171,7 @@ class RouterSync:
             acme_directory=self.settings.acme_directory,
             acme_email=self.settings.acme_email,
             acme_ca_root=f"{TRUST_IN_ROUTER}/ca.pem" if self.settings.acme_ca_root else None,
+            hsts=self.settings.hsts,
         )
         wanted = dump_caddy_config(config)
         socket = self.settings.admin_socket

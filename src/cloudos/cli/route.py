@@ -76,7 +76,7 @@ def route_add(
         bool | None,
         typer.Option(
             "--hsts/--no-hsts",
-            help="Send Strict-Transport-Security (default: on for public domains only).",
+            help="Send Strict-Transport-Security or not (default: the hsts setting, all).",
             show_default=False,
         ),
     ] = None,

@@ -92,6 +92,10 @@ def _print_doctor(report: dict[str, object]) -> None:
             "up to date" if image["up_to_date"] else ("stale" if image["present"] else "missing")
         )
         console.print(f"image       {image['ref']}: {state}")
+    if report["hsts"] == "off":
+        console.print("hsts        off: HTTPS answers carry no Strict-Transport-Security")
+    else:
+        console.print(f"hsts        {report['hsts']}")
     if report["can_run"]:
         console.print("[green]ok:[/] a cloud can run here (`cloudos up`)")
     for reason in report["reasons"]:  # type: ignore[attr-defined]

@@ -9,11 +9,14 @@ from cloudos.router._admin import RouterAdmin
 from cloudos.router._caddy import (
     DEFAULT_ADMIN_SOCKET,
     DEFAULT_STORAGE_ROOT,
+    HSTS_POLICIES,
     ROUTER_SYSCTLS,
     EndpointMode,
+    HstsPolicy,
     dump_caddy_config,
     maintenance_page,
     render_caddy_config,
+    sends_hsts,
 )
 from cloudos.router._certificates import (
     CertificateError,
@@ -60,6 +63,7 @@ __all__ = [
     "DEFAULT_ADMIN_SOCKET",
     "DEFAULT_PLATFORM_HOST",
     "DEFAULT_STORAGE_ROOT",
+    "HSTS_POLICIES",
     "LETS_ENCRYPT_DIRECTORY",
     "PLATFORM_SPACE",
     "RESERVED_LABELS",
@@ -70,6 +74,7 @@ __all__ = [
     "Domain",
     "EndpointMode",
     "ForwardAuth",
+    "HstsPolicy",
     "Platform",
     "Redirect",
     "RedirectStatus",
@@ -94,5 +99,6 @@ __all__ = [
     "redirect_www",
     "render_caddy_config",
     "render_router_stack",
+    "sends_hsts",
     "served_certificate",
 ]

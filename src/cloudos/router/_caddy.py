@@ -24,6 +24,11 @@ Shape of the result:
   service name's A records every second (``dynamic_upstreams``) and never dials a task
   that is gone; with ``vip`` the service name's virtual IP is stable and dialed as is.
   Dial failures are retried for a few seconds, which covers a task being replaced.
+- HSTS (``Strict-Transport-Security: max-age=31536000``, no ``includeSubDomains``: a
+  space's apps may live on other names) is set on HTTPS answers only, never on plain
+  HTTP nor on redirects to HTTPS. A route's own ``hsts`` decides; without one, the
+  platform-wide ``hsts`` policy does: ``all`` (every HTTPS answer), ``public`` (public
+  names and the platform host only) or ``off``. A user's own header always wins.
 """
 
 from __future__ import annotations
@@ -40,10 +45,16 @@ from cloudos.router._model import (
     Route,
     SocketUpstream,
     TlsMode,
+    is_private_domain,
 )
+from cloudos.router._platform import PLATFORM_SPACE
 from cloudos.router._table import RouteTable
 
 EndpointMode = Literal["dnsrr", "vip"]
+# Which HTTPS answers carry HSTS when a route does not say: every one, those of public
+# names (and the platform host), or none.
+HstsPolicy = Literal["all", "public", "off"]
+HSTS_POLICIES: tuple[HstsPolicy, ...] = ("all", "public", "off")
 JSON = dict[str, Any]
 
 DEFAULT_ADMIN_SOCKET = "/run/cloudos-router/admin.sock"  # next to CONTROL_SOCKET
@@ -78,15 +89,21 @@ def render_caddy_config(
     acme_email: str | None = None,
     acme_ca_root: str | None = None,
     storage_root: str = DEFAULT_STORAGE_ROOT,
+    hsts: HstsPolicy = "all",
 ) -> JSON:
     """The whole Caddy config serving ``table``; the same inputs give the same config."""
     _check_settings(
         endpoint_mode=endpoint_mode,
         ports=(http_port, https_port),
         paths=(admin_socket, storage_root),
+        hsts=hsts,
     )
-    https_hosts = _server_routes(table, tls=True, mode=endpoint_mode, https_port=https_port)
-    http_hosts = _server_routes(table, tls=False, mode=endpoint_mode, https_port=https_port)
+    https_hosts = _server_routes(
+        table, tls=True, mode=endpoint_mode, https_port=https_port, hsts=hsts
+    )
+    http_hosts = _server_routes(
+        table, tls=False, mode=endpoint_mode, https_port=https_port, hsts=hsts
+    )
     uploaded = [host for host in table.hostnames() if table.tls_mode(host) == TlsMode.UPLOADED]
     https_server: JSON = {
         "listen": [f":{https_port}"],
@@ -131,9 +148,24 @@ def maintenance_page(app: str | None) -> str:
     return _MAINTENANCE_PAGE.format(title=title)
 
 
-def _check_settings(*, endpoint_mode: str, ports: Sequence[int], paths: Sequence[str]) -> None:
+def sends_hsts(route: Route, policy: HstsPolicy) -> bool:
+    """Whether ``route``'s HTTPS answers carry HSTS: its own ``hsts``, else ``policy``.
+
+    Under ``public`` the platform host keeps it (sign-in and the API are served there)."""
+    if route.hsts is not None:
+        return route.hsts
+    if policy == "public":
+        return route.space == PLATFORM_SPACE or not is_private_domain(route.domain)
+    return policy == "all"
+
+
+def _check_settings(
+    *, endpoint_mode: str, ports: Sequence[int], paths: Sequence[str], hsts: str
+) -> None:
     if endpoint_mode not in ("dnsrr", "vip"):
         raise InvalidInput(f"endpoint mode {endpoint_mode!r} must be 'dnsrr' or 'vip'")
+    if hsts not in HSTS_POLICIES:
+        raise InvalidInput(f"hsts {hsts!r} must be one of {', '.join(HSTS_POLICIES)}")
     for port in ports:
         if not isinstance(port, int) or not 1 <= port <= 65535:
             raise InvalidInput(f"router port {port!r} must be between 1 and 65535")
@@ -145,12 +177,12 @@ def _check_settings(*, endpoint_mode: str, ports: Sequence[int], paths: Sequence
 
 
 def _server_routes(
-    table: RouteTable, *, tls: bool, mode: EndpointMode, https_port: int
+    table: RouteTable, *, tls: bool, mode: EndpointMode, https_port: int, hsts: HstsPolicy
 ) -> list[JSON]:
     """One top-level route per distinct host behaviour, the hosts sharing it in one matcher."""
     groups: dict[str, tuple[list[str], list[JSON]]] = {}
     for host in table.hostnames():
-        routes = _host_routes(table, host, tls=tls, mode=mode, https_port=https_port)
+        routes = _host_routes(table, host, tls=tls, mode=mode, https_port=https_port, hsts=hsts)
         key = json.dumps(routes, sort_keys=True)
         groups.setdefault(key, ([], routes))[0].append(host)
     ordered = sorted(groups.values(), key=lambda group: group[0][0])
@@ -167,7 +199,13 @@ def _server_routes(
 
 
 def _host_routes(
-    table: RouteTable, host: str, *, tls: bool, mode: EndpointMode, https_port: int
+    table: RouteTable,
+    host: str,
+    *,
+    tls: bool,
+    mode: EndpointMode,
+    https_port: int,
+    hsts: HstsPolicy,
 ) -> list[JSON]:
     routes: list[JSON] = []
     for path, claim in table.claims(host):
@@ -176,7 +214,7 @@ def _host_routes(
         elif not tls and claim.https_redirect:
             handlers = [_https_redirect(https_port)]
         else:
-            handlers = _route_handlers(claim, tls=tls, mode=mode)
+            handlers = _route_handlers(claim, hsts=tls and sends_hsts(claim, hsts), mode=mode)
         entry: JSON = {"handle": handlers}
         if path != "/":
             entry["match"] = [{"path": [path, f"{path}/*"]}]
@@ -186,14 +224,10 @@ def _host_routes(
     return routes
 
 
-def _route_handlers(route: Route, *, tls: bool, mode: EndpointMode) -> list[JSON]:
+def _route_handlers(route: Route, *, hsts: bool, mode: EndpointMode) -> list[JSON]:
     handlers: list[JSON] = []
     headers = {name: [value] for name, value in route.response_headers}
-    if (
-        tls
-        and route.hsts_enabled
-        and not any(name.lower() == "strict-transport-security" for name in headers)
-    ):
+    if hsts and not any(name.lower() == "strict-transport-security" for name in headers):
         headers["Strict-Transport-Security"] = [HSTS_VALUE]
     if headers:
         handlers.append({"handler": "headers", "response": {"set": headers}})
@@ -380,10 +414,13 @@ def _tls_app(
 __all__ = [
     "DEFAULT_ADMIN_SOCKET",
     "DEFAULT_STORAGE_ROOT",
+    "HSTS_POLICIES",
     "ROUTER_SYSCTLS",
     "EndpointMode",
+    "HstsPolicy",
     "dump_caddy_config",
     "greater_than_pattern",
     "maintenance_page",
     "render_caddy_config",
+    "sends_hsts",
 ]

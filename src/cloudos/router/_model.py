@@ -330,7 +330,7 @@ class Route:
     strip_prefix: bool = False  # the upstream sees ``/x`` for ``<path>/x``
     aliases: tuple[str, ...] = ()  # more names served the same way
     https_redirect: bool = True  # plain HTTP is redirected; False serves it as well
-    hsts: bool | None = None  # None: on for public domains, off for private names
+    hsts: bool | None = None  # None: as the platform's ``hsts`` setting says (all by default)
     max_body_bytes: int | None = None
     basic_auth: tuple[BasicAuthUser, ...] = ()
     maintenance: bool = False  # the app is stopped: answer 503 with a small page
@@ -367,11 +367,6 @@ class Route:
     def hosts(self) -> tuple[str, ...]:
         """Every host name the route answers for: its domain, then its aliases."""
         return (self.domain, *self.aliases)
-
-    @property
-    def hsts_enabled(self) -> bool:
-        """Whether HTTPS answers carry Strict-Transport-Security."""
-        return self.hsts if self.hsts is not None else not is_private_domain(self.domain)
 
 
 @dataclass(frozen=True)

@@ -180,6 +180,7 @@ def _passed_settings(settings: Settings) -> tuple[tuple[str, str], ...]:
     passed = [
         ("CLOUDOS_ROUTER", str(settings.router).lower()),
         ("CLOUDOS_ACME_DIRECTORY", settings.acme_directory),
+        ("CLOUDOS_HSTS", settings.hsts),
     ]
     if settings.acme_email:
         passed.append(("CLOUDOS_ACME_EMAIL", settings.acme_email))

@@ -59,6 +59,7 @@ def run_doctor(settings: Settings) -> dict[str, Any]:
         reasons.append(
             f"only {disk['free_bytes'] // 1024**2} MiB free at {disk['path']} (need 2 GiB)"
         )
+    report["hsts"] = settings.hsts
     report["can_run"] = not reasons
     report["reasons"] = reasons
     warning = plain_http_warning(settings.model_copy(update={"host": listening}))

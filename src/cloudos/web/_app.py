@@ -116,6 +116,7 @@ def create_app(
                     acme_ca_root=settings.acme_ca_root,
                     docker_host=settings.docker_host,
                     platform=settings.platform,
+                    hsts=settings.hsts,
                 ),
                 endpoint_mode=lambda: _endpoint_mode(settings),
             )
