@@ -97,3 +97,30 @@ def test_an_existing_world_readable_database_is_made_private_on_open(tmp_path: P
     with again.session() as session:
         assert session.scalar(select(User.username)) is None
     again.close()
+
+
+def test_migration_0008_adds_known_addresses_to_an_existing_database(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from cloudos.store._database import MIGRATIONS_DIR
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = open_database(url, migrate=False)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with old.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0007")
+        connection.execute(
+            text(
+                "INSERT INTO users (username, password_hash, is_admin, created_at)"
+                " VALUES ('old', 'x', 0, '2026-01-01 00:00:00')"
+            )
+        )
+    old.close()
+    database = open_database(url)
+    with database.engine.connect() as connection:
+        assert connection.execute(text("SELECT username FROM users")).scalars().all() == ["old"]
+        assert connection.execute(text("SELECT count(*) FROM known_addresses")).scalar() == 0
+    database.close()

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event, select
 
 from cloudos.identity import begin_totp, confirm_totp, create_user, set_member
-from cloudos.identity._signin import MAX_FAILURES
+from cloudos.identity._signin import PAIR_MAX_FAILURES
 from cloudos.spaces import create_space
 from cloudos.store.models import App, AppEvent, AuditEvent, LoginThrottle, Space, User
 from cloudos.ui import _pages
@@ -126,7 +126,7 @@ def test_lockout_refuses_even_the_right_password_with_the_same_words(
     browser_client: TestClient,
 ) -> None:
     token = signin_form(browser_client)
-    for _ in range(MAX_FAILURES):
+    for _ in range(PAIR_MAX_FAILURES):
         browser_client.post("/signin", data={"username": ADMIN, "password": "wrong", **token})
     locked = browser_client.post(
         "/signin", data={"username": ADMIN, "password": ADMIN_PASSWORD, **token}

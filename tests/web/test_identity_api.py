@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from cloudos.errors import EnvironmentProblem
 from cloudos.identity import create_token, create_user
+from cloudos.identity._signin import ACCOUNT_MAX_FAILURES, ADDRESS_MAX_FAILURES
 from cloudos.settings import Settings
 from cloudos.store import Database
 from cloudos.store.models import ApiToken, LoginThrottle, utcnow
@@ -108,9 +109,22 @@ def test_lockout_counts_per_client_address_too(
 ) -> None:
     with database.session() as session:
         create_user(session, username="other", password=PASSWORD)
-    for name in ("a", "b", "c", "d", "e"):  # five different accounts, one address
-        app_client.post("/api/v1/auth/login", json={"username": name, "password": "x"})
+    for n in range(ADDRESS_MAX_FAILURES):  # many different accounts, one address
+        app_client.post("/api/v1/auth/login", json={"username": f"a{n}", "password": "x"})
     assert login(app_client, "other").status_code == 401
+    elsewhere = TestClient(app_client.app, client=("203.0.113.7", 50000))
+    assert login(elsewhere, "other").status_code == 200
+
+
+def test_a_guesser_elsewhere_cannot_lock_the_owner_out_of_the_api(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    assert login(app_client).status_code == 200  # the owner's usual address
+    guesser = TestClient(app_client.app, client=("203.0.113.66", 50000))
+    for _ in range(ACCOUNT_MAX_FAILURES):
+        guesser.post("/api/v1/auth/login", json={"username": "root", "password": "guess"})
+    assert login(guesser).status_code == 401
+    assert login(app_client).status_code == 200
 
 
 def test_two_factor_sign_in_needs_a_code_and_recovery_codes_work_once(
