@@ -63,3 +63,22 @@ def test_up_passes_the_hsts_setting_to_the_control_plane(
     monkeypatch.setenv("CLOUDOS_HSTS", "public")
     passed = dict(_passed_settings(load_settings(data_dir=tmp_path)))
     assert passed["CLOUDOS_HSTS"] == "public"
+
+
+def test_up_passes_the_platform_host_and_the_hosts_other_choices_to_the_control_plane(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("CLOUDOS_CONFIG", raising=False)
+    monkeypatch.setenv("CLOUDOS_PLATFORM_HOST", "cloud.example.com")
+    monkeypatch.setenv("CLOUDOS_MAX_BODY_BYTES", "2048")
+    monkeypatch.setenv("CLOUDOS_ROUTER", "false")
+    passed = dict(_passed_settings(load_settings(data_dir=tmp_path)))
+    assert passed["CLOUDOS_PLATFORM_HOST"] == "cloud.example.com"
+    assert passed["CLOUDOS_MAX_BODY_BYTES"] == "2048"
+    assert passed["CLOUDOS_ROUTER"] == "false"
+    assert "CLOUDOS_ACME_EMAIL" not in passed  # unset stays unset
+    # Whatever is passed is read back the same by the control plane's own settings.
+    for name, value in passed.items():
+        monkeypatch.setenv(name, value)
+    again = dict(_passed_settings(load_settings(data_dir=tmp_path)))
+    assert again == passed

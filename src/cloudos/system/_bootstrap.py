@@ -175,15 +175,32 @@ def _plain_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+# Settings the control plane in its container needs as the host has them. The stack
+# sets the rest itself (data directory, address, ports, instance, engine, database,
+# log level); ``acme_ca_root`` is a path on the host the container does not see.
+PASSED_SETTINGS = (
+    "router",
+    "platform_host",
+    "hsts",
+    "acme_directory",
+    "acme_email",
+    "endpoint_mode",
+    "reconcile_interval",
+    "addon_timeout",
+    "max_body_bytes",
+    "max_upload_bytes",
+)
+
+
 def _passed_settings(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """Settings the control plane in its container needs as the host has them."""
-    passed = [
-        ("CLOUDOS_ROUTER", str(settings.router).lower()),
-        ("CLOUDOS_ACME_DIRECTORY", settings.acme_directory),
-        ("CLOUDOS_HSTS", settings.hsts),
-    ]
-    if settings.acme_email:
-        passed.append(("CLOUDOS_ACME_EMAIL", settings.acme_email))
+    """The PASSED_SETTINGS that have a value, as the container's environment."""
+    passed = []
+    for name in PASSED_SETTINGS:
+        value = getattr(settings, name)
+        if value is None:
+            continue
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        passed.append((f"CLOUDOS_{name.upper()}", text))
     return tuple(passed)
 
 
