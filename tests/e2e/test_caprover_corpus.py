@@ -20,7 +20,7 @@ from cloudos.templates.importers import import_caprover_file
 CORPUS = Path(
     os.environ.get(
         "CLOUDOS_CAPROVER_CORPUS",
-        Path(__file__).parents[3] / "shared" / "compat" / "caprover-one-click-apps",
+        Path(__file__).parents[1] / "corpus" / "caprover-one-click-apps",
     )
 )
 DOCS = Path(__file__).parents[2] / "docs" / "importers.md"
@@ -48,8 +48,7 @@ def _documented_failures() -> set[str]:
 @pytest.mark.slow
 def test_caprover_corpus(docker_client: object) -> None:
     files = sorted(CORPUS.glob("*.yml"))
-    if not files:
-        pytest.skip(f"the CapRover corpus is not at {CORPUS}")
+    assert len(files) >= 350, f"the CapRover corpus is not at {CORPUS}"
     with ThreadPoolExecutor(max_workers=4) as pool:
         outcomes = dict(pool.map(_check, files))
     failures = {name: reason for name, reason in outcomes.items() if reason is not None}
