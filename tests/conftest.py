@@ -21,6 +21,22 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(autouse=True)
+def cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash passwords in this process with argon2id at its cheapest cost: sign-in tests
+    check hundreds of passwords, each ~0.1 s at the production cost. Hashes still are
+    argon2id, verified by their own parameters; tests marked ``real_hashes`` (and every
+    subprocess) use the production cost (tests/identity/test_accounts.py checks it)."""
+    if request.node.get_closest_marker("real_hashes"):
+        return
+    from argon2 import PasswordHasher
+    from argon2.profiles import CHEAPEST
+
+    from cloudos.identity import _accounts
+
+    monkeypatch.setattr(_accounts, "_hasher", PasswordHasher.from_parameters(CHEAPEST))
+
+
 @pytest.fixture(scope="session")
 def docker_client() -> Iterator[object]:
     """A client of a real engine in swarm mode (manager)."""

@@ -20,10 +20,12 @@ from cloudos.identity import (
 from cloudos.store import ApiToken, Database, utcnow
 
 
-def test_password_is_stored_as_argon2id(database: Database) -> None:
+@pytest.mark.real_hashes
+def test_password_is_stored_as_argon2id_at_the_recommended_cost(database: Database) -> None:
     with database.session() as session:
         user = create_user(session, username="ada", password="correct horse")
-        assert user.password_hash.startswith("$argon2id$")
+        # RFC 9106's second recommended option, argon2-cffi's default: 64 MiB, 3 passes.
+        assert user.password_hash.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
         assert "correct horse" not in user.password_hash
         assert verify_password(user.password_hash, "correct horse")
         assert not verify_password(user.password_hash, "wrong")
