@@ -22,8 +22,9 @@ from cloudos.spaces import (
     space_ports,
     space_quota,
 )
-from cloudos.web._app import CurrentPrincipal, app_state
+from cloudos.web._auth import CurrentPrincipal
 from cloudos.web._models import RequestBody
+from cloudos.web._state import app_state
 
 router = APIRouter(prefix="/api/v1", tags=["spaces"])
 
