@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 
 import docker
+import requests
+import urllib3
 from docker.errors import APIError, NotFound
 
 from cloudos.engine._stacks import INSTANCE_LABEL, _call
@@ -161,6 +163,14 @@ def force_update(client: docker.DockerClient, *, service: str) -> None:
         raise EnvironmentProblem(f"could not restart {service}: {err.explanation or err}") from err
 
 
+# How long a log read that does not follow may go without a byte before it is taken as
+# complete. The engine sometimes never ends a service's log stream even without follow
+# (moby/moby#38640, docker/cli#4678); the SDK turns the socket timeout off for log
+# streams, so without this bound the reader (and a request thread) would wait forever.
+LOG_IDLE_SECONDS = 10.0
+_FRAME_HEADER = 8  # stream type, 3 bytes of padding, payload length (big-endian)
+
+
 def service_logs(
     client: docker.DockerClient,
     *,
@@ -168,26 +178,78 @@ def service_logs(
     tail: int | None = None,
     since: datetime | None = None,
     follow: bool = False,
+    idle: float = LOG_IDLE_SECONDS,
 ) -> Iterator[bytes]:
-    """The log stream of every task of ``service`` (stdout and stderr, with timestamps)."""
+    """The log stream of every task of ``service`` (stdout and stderr, with timestamps).
+
+    Without ``follow`` the stream ends when the engine ends it or after ``idle`` seconds
+    without a byte, whichever comes first; with ``follow`` it waits as long as it takes.
+    """
     try:
         found: Any = client.services.get(service)  # type: ignore[no-untyped-call]
-        stream: Iterator[bytes] = found.logs(
-            stdout=True,
-            stderr=True,
-            timestamps=True,
-            follow=follow,
-            tail=tail if tail is not None else "all",
-            # The service logs endpoint takes a Unix time; the SDK passes a datetime as is.
-            since=f"{since.timestamp():.9f}" if since is not None else 0,
-        )
     except NotFound:
         return iter(())
     except APIError as err:
         raise EnvironmentProblem(
             f"could not read logs of {service}: {err.explanation or err}"
         ) from err
-    return stream
+    except requests.exceptions.RequestException as err:
+        raise EnvironmentProblem(f"could not read logs of {service}: {err}") from err
+    api = client.api
+    try:
+        response = api.get(
+            f"{api.base_url}/v{api.api_version}/services/{found.id}/logs",
+            params={
+                "stdout": "1",
+                "stderr": "1",
+                "timestamps": "1",
+                "follow": "1" if follow else "0",
+                "tail": str(tail) if tail is not None else "all",
+                # The endpoint takes a Unix time.
+                "since": f"{since.timestamp():.9f}" if since is not None else "0",
+            },
+            stream=True,
+            timeout=(api.timeout, None if follow else idle),
+        )
+    except requests.exceptions.RequestException as err:
+        raise EnvironmentProblem(f"the engine did not send the logs of {service}: {err}") from err
+    if response.status_code == 404:
+        response.close()
+        return iter(())
+    if response.status_code >= 400:
+        explanation = response.text.strip()
+        response.close()
+        raise EnvironmentProblem(f"could not read logs of {service}: {explanation}")
+    tty = bool(found.attrs["Spec"]["TaskTemplate"]["ContainerSpec"].get("TTY", False))
+    return _log_frames(response, tty=tty, service=service)
+
+
+def _log_frames(response: Any, *, tty: bool, service: str) -> Iterator[bytes]:
+    """The payloads of an engine log response (raw chunks for a TTY service)."""
+    raw = response.raw
+    try:
+        while True:
+            if tty:
+                chunk = raw.read(4096)
+                if not chunk:
+                    return
+                yield chunk
+                continue
+            header = raw.read(_FRAME_HEADER)
+            if len(header) < _FRAME_HEADER:
+                return
+            length = int.from_bytes(header[4:8], "big")
+            if length:
+                data = raw.read(length)
+                if not data:
+                    return
+                yield data
+    except (OSError, urllib3.exceptions.HTTPError, requests.exceptions.RequestException) as err:
+        # Quiet for longer than the read allows (or the engine went away): what was
+        # logged has been read.
+        log.debug("log stream of %s ended: %s", service, err)
+    finally:
+        response.close()
 
 
 def service_stats(client: docker.DockerClient, *, service: str) -> dict[str, float]:
