@@ -85,7 +85,12 @@ class ControlPlane:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        wait_for_http(f"{self.url}/healthz", timeout=60)
+        try:
+            wait_for_http(f"{self.url}/healthz", timeout=60)
+        except BaseException:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            raise
         fresh = not self.token
         if fresh:
             token = subprocess.run(
@@ -131,6 +136,7 @@ class ControlPlane:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait(timeout=30)
         self.log.close()
 
     def cli(

@@ -59,6 +59,16 @@ class World:
         self.apps[name]["state"] = state
 
     def remove(self, name: str, *, purge: bool) -> None:
+        if not purge:
+            # Data to keep: the engine makes an app's volume when its first task starts,
+            # which a kill can put off past the removal; wait for it, so that "kept"
+            # below means the removal left it, not that it was never made.
+            volume = f"{self.plane.instance}-default-{name}_data"
+            wait_until(
+                lambda: bool(self.plane.docker.volumes.list(filters={"name": volume})),
+                timeout=180,
+                what=f"the volume of {name}",
+            )
         response = self.plane.api.delete(
             f"/spaces/default/apps/{name}", params={"purge": str(purge).lower()}
         )
