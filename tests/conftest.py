@@ -21,6 +21,12 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``disruptive`` (they restart the engine) run after all the others,
+    however the run was asked for; ``make test`` also runs them as a step of their own."""
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
+
+
 @pytest.fixture(autouse=True)
 def cheap_password_hashes(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Hash passwords in this process with argon2id at its cheapest cost: sign-in tests

@@ -1,8 +1,8 @@
 """Every package the project declares is one it uses.
 
 A dependency nothing imports or runs is weight at best and, when its name looks like
-a real package's, a supply-chain risk (issue 17 found ``httpx2`` and its companions in
-the lock file, imported nowhere).
+a real package's, a supply-chain risk: each one here is imported, run as a command, a
+type stub, or loaded on the project's behalf by a package it uses, with what needs it.
 """
 
 from __future__ import annotations
@@ -17,10 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Dev tools run as commands (Makefile, .ci/run), not imported; stubs read by mypy.
 COMMANDS = {"ruff": "ruff", "mypy": "mypy", "import-linter": "lint-imports", "pytest": "pytest"}
-# Loaded by another package on the project's behalf: what in src/ makes it needed.
+# Loaded by another package on the project's behalf: what in src/ or tests/ needs it.
 LOADED = {
     "psycopg": r"postgresql\+psycopg",  # SQLAlchemy's PostgreSQL driver
     "python-multipart": r"request\.form\(\)",  # Starlette parses the sign-in form with it
+    "httpx2": r"from fastapi\.testclient import TestClient",  # Starlette's test client's HTTP
 }
 
 
@@ -61,7 +62,9 @@ def test_every_declared_dependency_is_imported_run_or_a_stub_of_one() -> None:
     run = {name for name, command in COMMANDS.items() if re.search(rf"\b{command}\b", makefile)}
     stubs = {name for name in declared if name.removeprefix("types-") in used | declared}
     stubs = {name for name in stubs if name.startswith("types-")}
-    source = "".join(path.read_text() for path in (ROOT / "src").rglob("*.py"))
+    source = "".join(
+        path.read_text() for folder in ("src", "tests") for path in (ROOT / folder).rglob("*.py")
+    )
     loaded = {name for name, needs in LOADED.items() if re.search(needs, source)}
     unused = declared - used - run - stubs - loaded
     assert not unused, f"declared in pyproject.toml but neither imported nor run: {unused}"

@@ -1,6 +1,6 @@
 """The Docker engine restarted under a running cloud: apps come back, status is
-right again. In tests/zz_last so it runs after every other test: it restarts the
-engine they all use."""
+right again. Marked ``disruptive``: it restarts the engine every other test uses, so
+it runs after all of them (``make test`` runs it as its own step)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from tests.e2e.conftest import ControlPlane
 from tests.e2e.test_apps import HELLO, page
 from tests.helpers import free_port, wait_until
 
-pytestmark = [pytest.mark.docker, pytest.mark.slow]
+pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.disruptive]
 
 PIDFILE = Path("/var/run/docker.pid")
 
