@@ -12,41 +12,37 @@ from fastapi.testclient import TestClient
 from cloudos.apps import TemplateRef
 from cloudos.settings import Settings
 from cloudos.store import Database
-from cloudos.web import create_app
+from cloudos.web import _routes_api, create_app
 from tests.router.test_certificates import RUN_1
 
 HELLO = (Path(__file__).parent.parent / "e2e" / "apps" / "hello.yaml").read_text()
 
 
-class FakeService:
-    """A router service whose log is Caddy's recorded log, as ``docker service logs`` gives it."""
-
-    def logs(self, **_kwargs: Any) -> Iterator[bytes]:
-        for line in RUN_1:
-            yield f"2026-11-22T10:00:00Z cloudos-router_caddy.1.x@n | {line}\n".encode()
-
-
 class FakeEngine:
-    """Just enough of a Docker client for ``GET /certificates``: no volume, a router log."""
-
-    class volumes:  # the SDK's attribute names
-        @staticmethod
-        def get(name: str) -> Any:
-            raise LookupError(name)
-
-    class services:
-        @staticmethod
-        def get(name: str) -> FakeService:
-            assert name == "web-test-router_caddy"
-            return FakeService()
+    """The engine connection ``GET /certificates`` opens (what it reads is patched below)."""
 
     def close(self) -> None:
         pass
 
 
+def router_log(_client: Any, *, service: str, **_options: Any) -> Iterator[bytes]:
+    """The router's log as the engine gives it: Caddy's recorded log, task-prefixed."""
+    assert service == "web-test-router_caddy"
+    for line in RUN_1:
+        yield f"2026-11-22T10:00:00Z cloudos-router_caddy.1.x@n | {line}\n".encode()
+
+
+def no_volume(_client: Any, *, volume: str) -> None:
+    assert volume == "web-test-router_data"
+
+
 @pytest.fixture
-def client(tmp_path: Path, database: Database) -> Iterator[TestClient]:
-    """The app, with a fake engine and one app ``shop`` installed."""
+def client(
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[TestClient]:
+    """The app, with a fake engine (no router volume, a router log) and one app ``shop``."""
+    monkeypatch.setattr(_routes_api, "service_logs", router_log)
+    monkeypatch.setattr(_routes_api, "volume_mountpoint", no_volume)
     settings = Settings(data_dir=tmp_path, instance="web-test", https_port=1)
     app = create_app(
         settings=settings, database=database, connect_engine=FakeEngine, reconcile=False

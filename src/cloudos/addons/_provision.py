@@ -11,8 +11,6 @@ import itertools
 import logging
 from collections.abc import Iterable, Iterator
 
-import docker
-
 from cloudos.addons._commands import (
     Command,
     deprovision_command,
@@ -23,7 +21,7 @@ from cloudos.addons._commands import (
     restore_command,
 )
 from cloudos.addons._model import AddonNames, AddonServer
-from cloudos.engine import exec_in_service, exec_stream
+from cloudos.engine import EngineClient, exec_in_service, exec_stream
 from cloudos.errors import CloudOSError
 
 log = logging.getLogger(__name__)
@@ -34,7 +32,7 @@ class AddonCommandFailed(CloudOSError):
 
 
 def provision(
-    client: docker.DockerClient,
+    client: EngineClient,
     server: AddonServer,
     names: AddonNames,
     *,
@@ -48,14 +46,14 @@ def provision(
 
 
 def deprovision(
-    client: docker.DockerClient, server: AddonServer, names: AddonNames, *, timeout: float = 120.0
+    client: EngineClient, server: AddonServer, names: AddonNames, *, timeout: float = 120.0
 ) -> None:
     """Drop the app's database (Redis: its keys) and user."""
     _run(client, server, deprovision_command(server, names), timeout, "deprovision")
     log.info("deprovisioned %s on %s", names.database, server.stack)
 
 
-def dump(client: docker.DockerClient, server: AddonServer, names: AddonNames) -> Iterator[bytes]:
+def dump(client: EngineClient, server: AddonServer, names: AddonNames) -> Iterator[bytes]:
     """Stream a dump of the app's database (SQL; Redis: RESTORE commands)."""
     if server.kind != "redis":
         yield from exec_stream(
@@ -74,7 +72,7 @@ def dump(client: docker.DockerClient, server: AddonServer, names: AddonNames) ->
 
 
 def restore(
-    client: docker.DockerClient,
+    client: EngineClient,
     server: AddonServer,
     names: AddonNames,
     stream: Iterable[bytes],
@@ -96,7 +94,7 @@ def restore(
 
 
 def _run(
-    client: docker.DockerClient,
+    client: EngineClient,
     server: AddonServer,
     command: Command,
     timeout: float,

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import logging
 
-import docker
-
 from cloudos.addons._commands import (
     list_databases_command,
     parse_databases,
@@ -18,6 +16,7 @@ from cloudos.addons._names import check_password
 from cloudos.addons._stack import ServerStackSpec, render_server_stack, root_secret_name
 from cloudos.engine import (
     EndpointMode,
+    EngineClient,
     deploy_stack,
     ensure_network,
     ensure_secret,
@@ -52,7 +51,7 @@ def server_stack_spec(
 
 
 def deploy_server(
-    client: docker.DockerClient,
+    client: EngineClient,
     server: AddonServer,
     *,
     root_password: str,
@@ -85,7 +84,7 @@ def deploy_server(
 
 
 def remove_server(
-    client: docker.DockerClient, server: AddonServer, *, instance: str, purge: bool = False
+    client: EngineClient, server: AddonServer, *, instance: str, purge: bool = False
 ) -> None:
     """Remove ``server``'s stack, network and secret; its data volume too with ``purge``."""
     remove_stack(client, name=server.stack, instance=instance, volumes=purge)
@@ -94,7 +93,7 @@ def remove_server(
     log.info("removed addon server %s%s", server.stack, " with its data" if purge else "")
 
 
-def server_status(client: docker.DockerClient, server: AddonServer) -> ServerStatus:
+def server_status(client: EngineClient, server: AddonServer) -> ServerStatus:
     """Whether ``server`` runs and is healthy, its data size and its databases."""
     health = service_health(client, service=server.service)
     if health is None:

@@ -22,7 +22,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-import docker
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -40,6 +39,7 @@ from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan,
 from cloudos.apps._router_sync import RouterSync
 from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import (
+    EngineClient,
     NetworkInUse,
     ObservedStack,
     deploy_stack,
@@ -95,7 +95,7 @@ class Reconciler:
         self,
         *,
         manager: AppManager,
-        connect_engine: Callable[[], docker.DockerClient],
+        connect_engine: Callable[[], EngineClient],
         docker_host: str | None = None,
         router: RouterSync | None = None,
         addon_timeout: timedelta = ADDON_TIMEOUT,
@@ -109,12 +109,12 @@ class Reconciler:
         self.instance = manager.instance
         self._connect = connect_engine
         self._docker_host = docker_host
-        self._client: docker.DockerClient | None = None
+        self._client: EngineClient | None = None
         self._everything: dict[str, ObservedStack] = {}
         self._node_id: str | None = None
 
     @property
-    def client(self) -> docker.DockerClient:
+    def client(self) -> EngineClient:
         """The engine client, connected on first use and kept."""
         if self._client is None:
             self._client = self._connect()

@@ -24,12 +24,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import yaml
 from sqlalchemy import select
 
 from cloudos.apps._routes import route_table
 from cloudos.engine import (
+    EngineClient,
     ObservedStack,
     deploy_stack,
     detect_engine,
@@ -115,7 +115,7 @@ class RouterSync:
         self._unsettled_since: float | None = None
         self.loads = 0
 
-    def sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> bool:
+    def sync(self, client: EngineClient, observed: Mapping[str, ObservedStack]) -> bool:
         """One step: deploy the router stack if its spec changed, then its configuration.
 
         Returns whether the router is still on its way (look again soon)."""
@@ -128,7 +128,7 @@ class RouterSync:
             self._unsettled_since = now
         return now - self._unsettled_since < ROUTER_SETTLE_LIMIT
 
-    def _sync(self, client: docker.DockerClient, observed: Mapping[str, ObservedStack]) -> bool:
+    def _sync(self, client: EngineClient, observed: Mapping[str, ObservedStack]) -> bool:
         """Whether the router runs its wanted stack and configuration after this step."""
         with self.database.session() as session:
             table = route_table(
@@ -191,7 +191,7 @@ class RouterSync:
         return not deployed and stack is not None and _steady(stack)
 
     def _deploy_stack(
-        self, client: docker.DockerClient, observed: ObservedStack | None, networks: list[str]
+        self, client: EngineClient, observed: ObservedStack | None, networks: list[str]
     ) -> bool:
         """Deploy the router stack unless it runs this spec already; whether it deployed."""
         if self._node_id is None:

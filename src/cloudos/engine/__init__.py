@@ -1,6 +1,6 @@
 """Docker Engine and Swarm: the only package that talks to Docker."""
 
-from cloudos.engine._client import connect_engine, engine_address
+from cloudos.engine._client import EngineClient, connect_engine, engine_address
 from cloudos.engine._detect import (
     EndpointMode,
     EngineInfo,
@@ -15,6 +15,7 @@ from cloudos.engine._exec import ExecResult, exec_in_service, exec_stream, servi
 from cloudos.engine._observe import ObservedService, ObservedStack, observe_stacks
 from cloudos.engine._resources import (
     NetworkInUse,
+    ServiceSummary,
     ensure_network,
     ensure_secret,
     force_update,
@@ -23,6 +24,8 @@ from cloudos.engine._resources import (
     remove_network,
     service_logs,
     service_stats,
+    service_summary,
+    volume_mountpoint,
 )
 from cloudos.engine._stacks import (
     INSTANCE_LABEL,
@@ -43,6 +46,7 @@ __all__ = [
     "INSTANCE_LABEL",
     "NAMESPACE_LABEL",
     "EndpointMode",
+    "EngineClient",
     "EngineInfo",
     "ExecResult",
     "IpvsSupport",
@@ -51,6 +55,7 @@ __all__ = [
     "ObservedService",
     "ObservedStack",
     "ServiceState",
+    "ServiceSummary",
     "StackInfo",
     "connect_engine",
     "deploy_stack",
@@ -77,5 +82,7 @@ __all__ = [
     "service_logs",
     "service_states",
     "service_stats",
+    "service_summary",
     "validate_stack",
+    "volume_mountpoint",
 ]

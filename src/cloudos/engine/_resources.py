@@ -6,6 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -150,6 +151,48 @@ def prune_secrets(
                 if time.monotonic() >= deadline:
                     break
                 time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class ServiceSummary:
+    """What the host-side commands read of one service's spec."""
+
+    name: str
+    published_ports: tuple[int, ...]  # in the service's endpoint (ingress or host mode)
+    environment: dict[str, str]  # the container's variables
+
+
+def service_summary(client: docker.DockerClient, *, service: str) -> ServiceSummary | None:
+    """The service named exactly ``service`` (None when there is none)."""
+    found = [
+        entry
+        for entry in _call(client.services.list, filters={"name": service})
+        if entry.attrs.get("Spec", {}).get("Name") == service
+    ]
+    if not found:
+        return None
+    spec = found[0].attrs.get("Spec", {})
+    ports = spec.get("EndpointSpec", {}).get("Ports") or []
+    variables = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
+    return ServiceSummary(
+        name=service,
+        published_ports=tuple(int(p["PublishedPort"]) for p in ports if p.get("PublishedPort")),
+        environment=dict(entry.partition("=")[::2] for entry in variables),
+    )
+
+
+def volume_mountpoint(client: docker.DockerClient, *, volume: str) -> str | None:
+    """Where on this node the local volume ``volume`` keeps its files (None: no volume)."""
+    try:
+        found: Any = client.volumes.get(volume)
+    except NotFound:
+        return None
+    except APIError as err:
+        raise EnvironmentProblem(
+            f"could not inspect volume {volume}: {err.explanation or err}"
+        ) from err
+    mountpoint = found.attrs.get("Mountpoint")
+    return str(mountpoint) if mountpoint else None
 
 
 def force_update(client: docker.DockerClient, *, service: str) -> None:
@@ -298,6 +341,7 @@ def _cpu_percent(stats: dict[str, object]) -> float:
 
 __all__ = [
     "NetworkInUse",
+    "ServiceSummary",
     "ensure_network",
     "ensure_secret",
     "force_update",
@@ -306,4 +350,6 @@ __all__ = [
     "remove_network",
     "service_logs",
     "service_stats",
+    "service_summary",
+    "volume_mountpoint",
 ]

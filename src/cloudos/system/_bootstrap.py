@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import docker
 import httpx
 
 from cloudos.engine import (
+    EngineClient,
     connect_engine,
     deploy_stack,
     engine_address,
@@ -29,6 +29,7 @@ from cloudos.engine import (
     find_stack,
     remove_stack,
     service_states,
+    service_summary,
 )
 from cloudos.engine.images import BuildEvent, build_images, image_ref
 from cloudos.errors import CloudOSError, Conflict, EnvironmentProblem
@@ -219,18 +220,13 @@ def bring_down(settings: Settings) -> bool:
         client.close()
 
 
-def _holds_port(client: docker.DockerClient, stack: str, port: int) -> bool:
+def _holds_port(client: EngineClient, stack: str, port: int) -> bool:
     """Whether this cloud's own control plane is what holds ``port`` (on any address:
     as published by an older version, or listening on the host's network)."""
-    service = next(iter(client.services.list(filters={"name": f"{stack}_control"})), None)
+    service = service_summary(client, service=f"{stack}_control")
     if service is None:
         return False
-    spec = service.attrs.get("Spec", {})
-    ports = spec.get("EndpointSpec", {}).get("Ports") or []
-    if any(entry.get("PublishedPort") == port for entry in ports):
-        return True
-    environment = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
-    return f"CLOUDOS_PORT={port}" in environment
+    return port in service.published_ports or service.environment.get("CLOUDOS_PORT") == str(port)
 
 
 def is_loopback(host: str) -> bool:
@@ -256,7 +252,7 @@ def plain_http_warning(settings: Settings) -> str | None:
     )
 
 
-def _wait_healthy(client: docker.DockerClient, stack: str, url: str, *, timeout: float) -> None:
+def _wait_healthy(client: EngineClient, stack: str, url: str, *, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last_error = "no answer yet"
     while time.monotonic() < deadline:

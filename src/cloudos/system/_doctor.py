@@ -6,10 +6,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from cloudos import __version__
-from cloudos.engine import connect_engine, detect_engine, engine_address
+from cloudos.engine import (
+    EngineClient,
+    connect_engine,
+    detect_engine,
+    engine_address,
+    service_summary,
+)
 from cloudos.engine.images import image_status
 from cloudos.errors import CloudOSError
 from cloudos.settings import Settings
@@ -67,17 +71,14 @@ def run_doctor(settings: Settings) -> dict[str, Any]:
     return report
 
 
-def _running_host(client: docker.DockerClient, instance: str) -> str | None:
+def _running_host(client: EngineClient, instance: str) -> str | None:
     """The address the running control plane of ``instance`` listens on, if it runs."""
-    for service in client.services.list(filters={"name": f"{instance}_control"}):
-        spec = service.attrs.get("Spec", {})
-        if spec.get("EndpointSpec", {}).get("Ports"):
-            return "0.0.0.0"  # noqa: S104 - published by an older version: every address
-        environment = spec.get("TaskTemplate", {}).get("ContainerSpec", {}).get("Env") or []
-        for entry in environment:
-            if entry.startswith("CLOUDOS_HOST="):
-                return str(entry.split("=", 1)[1])
-    return None
+    service = service_summary(client, service=f"{instance}_control")
+    if service is None:
+        return None
+    if service.published_ports:
+        return "0.0.0.0"  # noqa: S104 - published by an older version: every address
+    return service.environment.get("CLOUDOS_HOST")
 
 
 def _disk(data_dir: Path) -> dict[str, Any]:

@@ -12,7 +12,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
 
-import docker
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
@@ -20,7 +19,7 @@ from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 
 from cloudos.addons import AddonCommandFailed, AddonServer, dump, restore, server_status
-from cloudos.engine import service_health
+from cloudos.engine import EngineClient, service_health
 from cloudos.errors import CloudOSError, Conflict, InvalidInput
 from cloudos.store.models import AddonBinding, AddonServerRow, Space
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
@@ -138,7 +137,7 @@ def addon_dump(
 
 
 def _stream(
-    first: bytes, rest: Iterator[bytes], client: docker.DockerClient, *, what: str
+    first: bytes, rest: Iterator[bytes], client: EngineClient, *, what: str
 ) -> Iterator[bytes]:
     try:
         if first:
@@ -205,7 +204,7 @@ class _BodyReader:
         return await self._stream.__anext__()
 
 
-def _check_ready(client: docker.DockerClient, server: AddonServer) -> None:
+def _check_ready(client: EngineClient, server: AddonServer) -> None:
     if service_health(client, service=server.service) != "healthy":
         raise Conflict(
             f"the {server.kind} server {server.stack} is not running and healthy: "

@@ -20,7 +20,7 @@ from cloudos.apps._routes import (
     remove_redirect,
     remove_route,
 )
-from cloudos.engine import service_logs
+from cloudos.engine import service_logs, volume_mountpoint
 from cloudos.errors import CloudOSError, Forbidden
 from cloudos.identity import Principal, authorize, role_in
 from cloudos.router import (
@@ -418,11 +418,7 @@ def certificates(request: Request, principal: CurrentPrincipal) -> list[Certific
     found: list[CertificateInfo] = []
     client = state.connect_engine()
     try:
-        try:
-            volume = client.volumes.get(f"{settings.instance_name}-router_data")
-            storage = volume.attrs.get("Mountpoint")
-        except Exception:  # no router yet: no certificates
-            storage = None
+        storage = volume_mountpoint(client, volume=f"{settings.instance_name}-router_data")
         errors = _router_errors(client, f"{settings.instance_name}-router_caddy")
     finally:
         client.close()

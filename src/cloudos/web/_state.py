@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import docker
 from fastapi import Request
 
 from cloudos.apps import AppManager, FaultLog, ReconcileLoop
+from cloudos.engine import EngineClient
 from cloudos.settings import Settings
 from cloudos.store import Database
 
-EngineConnector = Callable[[], docker.DockerClient]
+EngineConnector = Callable[[], EngineClient]
 
 
 @dataclass(frozen=True)
