@@ -45,6 +45,7 @@ class FakeRouter:
         self.swarm = swarm
         self.syncs = 0
         self.error: Exception | None = None
+        self.deploys = self.loads = 0  # what RouterSync counts: it never acts here
 
     def sync(self, client: object, observed: Mapping[str, ObservedStack]) -> None:
         self.syncs += 1

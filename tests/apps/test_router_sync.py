@@ -81,6 +81,7 @@ def test_a_pass_keeps_settling_while_the_router_is_on_its_way(
 
     class Router:
         pending = True
+        deploys = loads = 0
 
         def sync(self, client: object, observed: object) -> bool:
             return self.pending

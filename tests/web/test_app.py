@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import docker
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine
 
@@ -12,6 +13,8 @@ from cloudos import __version__
 from cloudos.settings import Settings
 from cloudos.store import Database
 from cloudos.web import create_app
+from tests.apps.conftest import hello
+from tests.apps.test_reconciler import FakeSwarm
 
 
 def test_healthz_answers_ok(client: TestClient) -> None:
@@ -84,3 +87,31 @@ def test_me_names_the_token_in_use_so_it_can_be_revoked(
     assert token_id == listed["id"]
     assert client.delete(f"/api/v1/tokens/{token_id}", headers=headers).status_code == 204
     assert client.get("/api/v1/me", headers=headers).status_code == 401
+
+
+def test_metrics_count_reconcile_passes_and_name_no_failing_object(
+    tmp_path: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    swarm = FakeSwarm()
+    swarm.install(monkeypatch)
+    swarm.fail_deploy = {"t-default-secretive"}
+    settings = Settings(data_dir=tmp_path, instance="t", router=False, endpoint_mode="dnsrr")
+    app = create_app(
+        settings=settings,
+        database=database,
+        connect_engine=lambda: object(),  # type: ignore[arg-type,return-value]
+    )
+    state = app.state.cloudos
+    for port, name in enumerate(["web", "secretive"], start=8080):
+        state.apps.install(space="default", name=name, template=hello(), values={"http_port": port})
+    assert state.loop is not None
+    state.loop.reconciler.run_once()  # the loop's thread is not started: no lifespan here
+    state.loop.reconciler.run_once()  # the failed app waits for its backoff: idle
+    body = TestClient(app).get("/metrics").text
+    assert 'cloudos_reconcile_passes_total{result="ok"} 0.0' in body
+    assert 'cloudos_reconcile_passes_total{result="error"} 1.0' in body
+    assert 'cloudos_reconcile_passes_total{result="idle"} 1.0' in body
+    assert 'cloudos_reconcile_actions_total{kind="deploy"} 2.0' in body
+    assert "cloudos_reconcile_pass_seconds_count 2.0" in body
+    assert 'cloudos_reconcile_failing_objects{kind="app"} 1.0' in body
+    assert "secretive" not in body, "/metrics answers anyone: it names no failing object"

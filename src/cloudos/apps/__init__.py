@@ -2,6 +2,7 @@
 
 from cloudos.apps._faults import Fault, FaultLog
 from cloudos.apps._manager import APP_NAME, AppManager, TemplateRef, catalog_templates, stack_name
+from cloudos.apps._passes import PassMetrics, PassReport
 from cloudos.apps._plan import (
     Action,
     Deploy,
@@ -12,7 +13,7 @@ from cloudos.apps._plan import (
     derive_status,
     plan,
 )
-from cloudos.apps._reconciler import PassReport, ReconcileLoop, Reconciler
+from cloudos.apps._reconciler import ReconcileLoop, Reconciler
 from cloudos.apps._stack import (
     APP_LABEL,
     MASK,
@@ -36,6 +37,7 @@ __all__ = [
     "DesiredApp",
     "Fault",
     "FaultLog",
+    "PassMetrics",
     "PassReport",
     "ReconcileLoop",
     "Reconciler",

@@ -11,17 +11,22 @@ being removed): one that fails is recorded in :class:`FaultLog` and retried with
 backoff, reported on itself, and never stops the pass for the others. The router
 syncs before emptied spaces lose their networks, since Swarm refuses to remove a
 network the router is still attached to.
+
+Each pass ends in one log line and the pass metrics (``_passes``): INFO when it acted
+or an object failed, DEBUG when it was idle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
+from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
@@ -35,6 +40,7 @@ from cloudos.addons import (
 )
 from cloudos.apps._faults import FaultLog
 from cloudos.apps._manager import AppManager
+from cloudos.apps._passes import PassMetrics, PassReport, pass_line
 from cloudos.apps._plan import Action, Deploy, DesiredApp, Remove, RemoveOrphan, derive_status, plan
 from cloudos.apps._router_sync import RouterSync
 from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
@@ -78,16 +84,6 @@ ROUTER_KEY = "router"
 ENGINE_KEY = "engine"
 
 
-@dataclass
-class PassReport:
-    """What one pass did."""
-
-    actions: list[Action] = field(default_factory=list)  # tried in this pass
-    deferred: list[Action] = field(default_factory=list)  # failed before, waiting to retry
-    errors: list[str] = field(default_factory=list)
-    settling: bool = False  # an app is on its way somewhere: look again soon
-
-
 class Reconciler:
     """Runs reconcile passes for one cloud."""
 
@@ -100,8 +96,12 @@ class Reconciler:
         router: RouterSync | None = None,
         addon_timeout: timedelta = ADDON_TIMEOUT,
         clock: Callable[[], float] = time.monotonic,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.manager = manager
+        # The registry /metrics serves; a private one when nothing serves it.
+        self.metrics = PassMetrics(registry if registry is not None else CollectorRegistry())
+        self.passes = 0
         self.faults = FaultLog(clock)
         self.addon_timeout = addon_timeout
         self.router = router
@@ -121,18 +121,46 @@ class Reconciler:
         return self._client
 
     def run_once(self) -> PassReport:
-        """One full pass: observe, plan, act, record status; each object on its own."""
+        """One full pass, logged as one line (DEBUG when idle) and counted in the metrics."""
+        self.passes += 1
+        clock = self.faults.clock
+        started = clock()
         report = PassReport()
+        try:
+            self._pass(report)
+        except Exception:  # a bug: the line says so, with the traceback, and the loop goes on
+            report.errors.append("the pass failed unexpectedly")
+            self._account(report, seconds=clock() - started, crashed=True)
+            raise
+        self._account(report, seconds=clock() - started)
+        return report
+
+    def _account(self, report: PassReport, *, seconds: float, crashed: bool = False) -> None:
+        """The pass's log line and metrics."""
+        line = pass_line(self.passes, report, seconds=seconds)
+        if crashed:
+            log.exception("%s", line)
+        else:
+            log.log(logging.DEBUG if report.result == "idle" else logging.INFO, "%s", line)
+        self.metrics.observe(
+            result=report.result,
+            seconds=seconds,
+            counts=report.counts(),
+            failing=self.faults.problems(),
+        )
+
+    def _pass(self, report: PassReport) -> None:
+        """Observe, plan, act, record status; each object on its own."""
         try:
             everything = observe_stacks(self.client, instance=self.instance)
         except CloudOSError as err:
             self._client = None  # reconnect next time (e.g. the engine restarted)
-            report.errors.append(str(err))
-            self.faults.failed(
+            fault = self.faults.failed(
                 ENGINE_KEY, kind="engine", name="Docker engine", space=None, error=str(err)
             )
+            report.fault(fault, str(err))
             log.warning("cannot observe the swarm: %s", err)
-            return report
+            return
         self.faults.succeeded(ENGINE_KEY)
         observed = _apps_of(everything)
         with self.database.session() as session:
@@ -158,7 +186,6 @@ class Reconciler:
                 self.faults.succeeded(key)
             except Exception as err:  # one object's failure never stops the pass
                 message = _describe(err, action)
-                report.errors.append(message)
                 space, name = None, action.stack
                 if not isinstance(action, RemoveOrphan):
                     space, name = self._record_failure(action.app_id, message)
@@ -167,6 +194,7 @@ class Reconciler:
                 fault = self.faults.failed(
                     key, kind=kind, name=name, space=space, error=message, target=target
                 )
+                report.fault(fault, message)
                 log.warning("%s failed (attempt %d): %s", action, fault.attempts, message)
             else:
                 self.faults.succeeded(key)
@@ -185,24 +213,27 @@ class Reconciler:
         live = {_fault_key(action, desired)[0] for action in planned}
         live |= {f"space:{name}" for name in removing} | {ROUTER_KEY, ENGINE_KEY}
         self.faults.forget(lambda key: key in live)  # converged or gone: nothing to report
-        return report
 
     def _sync_router(self, everything: dict[str, ObservedStack], report: PassReport) -> None:
         """The router's step of the pass, retried with backoff when it fails."""
         if self.router is None or not self.faults.due(ROUTER_KEY):
             return
+        deploys, loads = self.router.deploys, self.router.loads
         try:
             # A router on its way is looked at again soon, like a settling app.
             report.settling = self.router.sync(self.client, everything) or report.settling
         except Exception as err:  # the router's failure is the router's, not the pass's
             message = _describe(err, "router sync")
-            report.errors.append(f"router: {message}")
             fault = self.faults.failed(
                 ROUTER_KEY, kind="router", name="router", space=None, error=message
             )
+            report.fault(fault, f"router: {message}")
             log.warning("router (attempt %d): %s", fault.attempts, message)
         else:
             self.faults.succeeded(ROUTER_KEY)
+        finally:
+            report.other["router_deploy"] += self.router.deploys - deploys
+            report.other["router_load"] += self.router.loads - loads
 
     # -- desired ----------------------------------------------------------------------
 
@@ -442,6 +473,7 @@ class Reconciler:
             key = f"space:{name}"
             if space_id not in emptied or not self.faults.due(key):
                 continue
+            report.other["remove_space"] += 1
             try:
                 remove_network(
                     self.client, name=network_name(self.instance, name), instance=self.instance
@@ -461,7 +493,7 @@ class Reconciler:
                     transient=isinstance(err, NetworkInUse),
                 )
                 if fault.problem(self.faults.clock()):
-                    report.errors.append(fault.error)
+                    report.fault(fault, fault.error)
                 log.info("space %s (attempt %d): %s", name, fault.attempts, message)
             else:
                 self.faults.succeeded(key)
@@ -530,12 +562,11 @@ class ReconcileLoop:
         while not self._stop.is_set():
             self._wake.clear()
             settling = False
-            try:
+            # A pass must never kill the loop: run_once logged why it broke, the next retries.
+            with contextlib.suppress(Exception):
                 settling = self.reconciler.run_once().settling
-            except Exception:  # a pass must never kill the loop; the next one retries
-                log.exception("reconcile pass failed")
             self.passes += 1
             self._wake.wait(min(self.interval, SETTLE_INTERVAL) if settling else self.interval)
 
 
-__all__ = ["PassReport", "ReconcileLoop", "Reconciler"]
+__all__ = ["ReconcileLoop", "Reconciler"]

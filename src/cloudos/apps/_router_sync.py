@@ -113,7 +113,8 @@ class RouterSync:
         self._endpoint_mode = endpoint_mode
         self._node_id: str | None = None
         self._unsettled_since: float | None = None
-        self.loads = 0
+        self.loads = 0  # configurations loaded into Caddy
+        self.deploys = 0  # router stacks deployed
 
     def sync(self, client: EngineClient, observed: Mapping[str, ObservedStack]) -> bool:
         """One step: deploy the router stack if its spec changed, then its configuration.
@@ -227,6 +228,7 @@ class RouterSync:
             instance=self.settings.instance,
             docker_host=self.settings.docker_host,
         )
+        self.deploys += 1
         log.info("router stack deployed (networks: %s)", ", ".join(networks) or "none")
         return True
 

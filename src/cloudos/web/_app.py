@@ -91,6 +91,7 @@ def create_app(
 ) -> FastAPI:
     """Build the control plane's ASGI app; with ``reconcile`` it runs the reconciler too."""
     loop: ReconcileLoop | None = None
+    registry = CollectorRegistry()  # what /metrics serves: requests and reconcile passes
     manager = AppManager(
         database=database,
         vault=Vault.open(settings.data_dir),
@@ -126,6 +127,7 @@ def create_app(
             docker_host=settings.docker_host,
             router=router,
             addon_timeout=timedelta(seconds=settings.addon_timeout),
+            registry=registry,
         )
         loop = ReconcileLoop(reconciler, interval=settings.reconcile_interval)
 
@@ -172,7 +174,7 @@ def create_app(
         apps=manager,
         loop=loop,
     )
-    _install_metrics(app, settings)
+    _install_metrics(app, settings, registry)
     _install_error_handlers(app)
 
     install_health(app)
@@ -227,8 +229,7 @@ def _endpoint_mode(settings: Settings) -> str:
     return "vip" if detect_ipvs().available else "dnsrr"
 
 
-def _install_metrics(app: FastAPI, settings: Settings) -> None:
-    registry = CollectorRegistry()
+def _install_metrics(app: FastAPI, settings: Settings, registry: CollectorRegistry) -> None:
     requests = Counter(
         "cloudos_http_requests",
         "HTTP requests served, by method, route and status.",
