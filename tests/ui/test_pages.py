@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from cloudos.identity import begin_totp, confirm_totp, create_user, set_member
 from cloudos.identity._signin import PAIR_MAX_FAILURES
 from cloudos.spaces import create_space
+from cloudos.statuses import AppStatus
 from cloudos.store.models import App, AppEvent, AuditEvent, LoginThrottle, Space, User
 from cloudos.ui import _pages
 from tests.ui.conftest import ADMIN, ADMIN_PASSWORD, Cloud, install_sites, sign_in, signin_form
@@ -90,6 +91,46 @@ def test_a_developer_acts_only_in_their_space(cloud: Cloud, browser_client: Test
         audit = session.scalars(select(AuditEvent).where(AuditEvent.action == "app_stop")).all()
     assert apps == {"team-app": "stopped", "other-app": "running"}
     assert [(line.actor, line.space, line.result) for line in audit] == [("dev", "team", "ok")]
+
+
+def _set_status(cloud: Cloud, status: AppStatus) -> None:
+    with cloud.database.session() as session:
+        app = session.scalar(select(App).where(App.name == "team-app"))
+        assert app is not None
+        app.status = status
+
+
+def test_every_page_marks_trouble_and_running_in_the_status_badge(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    sign_in(browser_client, "dev", PASSWORD)
+    pages = ("/", "/spaces/team", "/spaces/team/apps/team-app", "/portal/team")
+    for status, badge in (
+        (AppStatus.ROLLED_BACK, '<span class="status bad">rolled back</span>'),
+        (AppStatus.FAILED, '<span class="status bad">failed</span>'),
+        (AppStatus.RUNNING, '<span class="status good">running</span>'),
+        (AppStatus.DEPLOYING, '<span class="status">deploying</span>'),
+    ):
+        _set_status(cloud, status)
+        for path in pages:
+            assert badge in browser_client.get(path).text, (path, status)
+
+
+def test_the_app_page_offers_start_only_to_a_stopped_app(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    csrf = sign_in(browser_client, "dev", PASSWORD)
+    app = "/spaces/team/apps/team-app"
+
+    def offered() -> set[str]:
+        page = browser_client.get(app).text
+        return set(re.findall(rf'action="{app}/(start|stop|restart)"', page))
+
+    assert offered() == {"stop", "restart"}
+    browser_client.post(f"{app}/stop", data={"csrf_token": csrf})
+    assert offered() == {"start"}
 
 
 def test_a_form_without_the_session_csrf_token_changes_nothing(

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine
 
 from cloudos import __version__
 from cloudos.settings import Settings
+from cloudos.statuses import HealthStatus
 from cloudos.store import Database
 from cloudos.web import create_app
 from tests.apps.conftest import hello
@@ -54,6 +55,14 @@ def test_openapi_lists_the_api(client: TestClient) -> None:
     document = client.get("/api/v1/openapi.json").json()
     assert document["info"]["version"] == __version__
     assert {"/api/v1/version", "/api/v1/me", "/healthz"} <= set(document["paths"])
+
+
+def test_the_health_schema_lists_exactly_the_platform_states(client: TestClient) -> None:
+    # Monitors match on these words (and ``cloudos health`` maps each to an exit code).
+    schemas = client.get("/api/v1/openapi.json").json()["components"]["schemas"]
+    reference = schemas["Health"]["properties"]["status"]["$ref"]
+    states = schemas[reference.rsplit("/", 1)[1]]["enum"]
+    assert states == [state.value for state in HealthStatus] == ["ok", "degraded", "unavailable"]
 
 
 def test_api_needs_a_valid_token(client: TestClient, admin_token: str) -> None:

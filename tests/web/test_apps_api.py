@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from fastapi.testclient import TestClient
 
+from cloudos.statuses import AppStatus, DesiredState
 from tests.apps.conftest import hello
 
 
@@ -41,3 +44,37 @@ def test_a_revision_out_of_range_is_a_404(
         "/api/v1/spaces/default/apps/hello/rollback", json={"to": number + 2}, headers=auth
     )
     assert rollback.status_code == 404
+
+
+def _enum_of(document: dict[str, Any], prop: dict[str, Any]) -> list[str]:
+    """The allowed values of a property, following its ``$ref`` to the named schema."""
+    name = prop["$ref"].rsplit("/", 1)[1]
+    schema: dict[str, Any] = document["components"]["schemas"][name]
+    assert schema["type"] == "string"
+    return list(schema["enum"])
+
+
+def test_the_openapi_schema_lists_exactly_the_app_statuses(client: TestClient) -> None:
+    # Clients generate their types from the schema: it must name every status an app
+    # may show, and the words must stay the ones the API has always answered.
+    document = client.get("/api/v1/openapi.json").json()
+    app_out = document["components"]["schemas"]["AppOut"]["properties"]
+    statuses = _enum_of(document, app_out["status"])
+    assert statuses == [status.value for status in AppStatus]
+    assert statuses == [
+        "pending",
+        "waiting",
+        "deploying",
+        "starting",
+        "updating",
+        "restarting",
+        "running",
+        "stopping",
+        "stopped",
+        "rolling back",
+        "rolled back",
+        "failed",
+        "removing",
+    ]
+    desired = _enum_of(document, app_out["desired_state"])
+    assert desired == [state.value for state in DesiredState] == ["running", "stopped", "removed"]

@@ -23,6 +23,7 @@ from cloudos.apps._stack import (
     StackInputs,
     build_stack,
 )
+from cloudos.statuses import TROUBLE, AppStatus, DesiredState
 
 __all__ = [
     "APP_LABEL",
@@ -30,11 +31,14 @@ __all__ = [
     "MASK",
     "SPEC_LABEL",
     "STATE_LABEL",
+    "TROUBLE",
     "Action",
     "AppManager",
+    "AppStatus",
     "BuiltStack",
     "Deploy",
     "DesiredApp",
+    "DesiredState",
     "Fault",
     "FaultLog",
     "PassMetrics",

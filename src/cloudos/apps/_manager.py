@@ -53,6 +53,7 @@ from cloudos.spaces import (
     stack_usage,
     total,
 )
+from cloudos.statuses import AppStatus, DesiredState
 from cloudos.store import Database
 from cloudos.store.models import (
     AddonBinding,
@@ -202,7 +203,8 @@ class AppManager:
         found = get_space(session, space)
         existing = session.scalar(select(App).where(App.space_id == found.id, App.name == name))
         if existing is not None:
-            state = "is being removed" if existing.desired_state == "removed" else "exists"
+            removed = existing.desired_state == DesiredState.REMOVED
+            state = "is being removed" if removed else "exists"
             raise Conflict(f"app {name!r} already {state} in space {space!r}")
         stack = stack_name(self.instance, space, name)
         # '-' may be in space and app names: "a-b"/"c" and "a"/"b-c" share a stack.
@@ -290,7 +292,7 @@ class AppManager:
             if revision.spec_hash == current.spec_hash:
                 return False
             self._store_revision(session, app, revision)
-            _pending(app, "updating")
+            _pending(app, AppStatus.UPDATING)
             changed = ", ".join(sorted(values)) or "template"
             _event(session, app, "update", f"revision {app.revision}: changed {changed}")
         self._wake()
@@ -328,7 +330,7 @@ class AppManager:
                 created_by=by,
             )
             self._store_revision(session, app, revision)
-            _pending(app, "updating")
+            _pending(app, AppStatus.UPDATING)
             _event(session, app, "rollback", f"revision {app.revision}: back to revision {target}")
             number = app.revision
         self._wake()
@@ -395,29 +397,30 @@ class AppManager:
                 note=f"rotated {kind} credentials",
                 current=current,
             )
-            _pending(app, "updating")
+            _pending(app, AppStatus.UPDATING)
             _event(session, app, "rotate", f"revision {app.revision}: new {kind} password")
             number = app.revision
         self._wake()
         return number
 
-    def set_state(self, *, space: str, name: str, state: str) -> None:
+    def set_state(self, *, space: str, name: str, state: DesiredState) -> None:
         """Stop (scale to zero) or start an app."""
         with self.database.session() as session:
             app = self._get(session, space, name)
             if app.desired_state != state:
                 app.desired_state = state
-                _pending(app, "stopping" if state == "stopped" else "starting")
-                _event(session, app, state if state == "stopped" else "start", f"desired: {state}")
+                stopping = state == DesiredState.STOPPED
+                _pending(app, AppStatus.STOPPING if stopping else AppStatus.STARTING)
+                _event(session, app, "stopped" if stopping else "start", f"desired: {state}")
         self._wake()
 
     def remove(self, *, space: str, name: str, purge: bool = False) -> None:
         """Remove an app; volumes and secrets go too with ``purge``."""
         with self.database.session() as session:
             app = self._get(session, space, name)
-            app.desired_state = "removed"
+            app.desired_state = DesiredState.REMOVED
             app.purge = purge
-            app.status = "removing"
+            app.status = AppStatus.REMOVING
             _event(session, app, "remove", "remove requested" + (" (purge)" if purge else ""))
         self._wake()
 
@@ -462,7 +465,7 @@ class AppManager:
     def _get(self, session: Session, space: str, name: str, *, removing: bool = False) -> App:
         found = get_space(session, space)
         app = session.scalar(select(App).where(App.space_id == found.id, App.name == name))
-        if app is None or (app.desired_state == "removed" and not removing):
+        if app is None or (app.desired_state == DesiredState.REMOVED and not removing):
             raise NotFound(f"app {name!r} does not exist in space {space!r}")
         return app
 
@@ -642,7 +645,7 @@ class AppManager:
                 AppRevision,
                 (AppRevision.app_id == App.id) & (AppRevision.number == App.revision),
             )
-            .where(App.space_id == space.id, App.desired_state != "removed")
+            .where(App.space_id == space.id, App.desired_state != DesiredState.REMOVED)
             .order_by(App.name)
         ).all()
         usages = []
@@ -824,7 +827,7 @@ def _no_addon(template_id: str, kind: str) -> InvalidInput:
     )
 
 
-def _pending(app: App, status: str) -> None:
+def _pending(app: App, status: AppStatus) -> None:
     """Show at once that a change is under way; the reconciler reports how it ends."""
     app.status, app.status_reason, app.status_since = status, None, utcnow()
 

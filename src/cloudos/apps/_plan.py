@@ -16,12 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from cloudos.apps._stack import APP_LABEL, SPEC_LABEL, STATE_LABEL
 from cloudos.engine import ObservedStack
-
-DesiredState = Literal["running", "stopped", "removed"]
+from cloudos.statuses import AppStatus, DesiredState
 
 # How long tasks may take to come up before "starting" becomes "failed".
 START_TIMEOUT = timedelta(seconds=60)
@@ -89,15 +88,15 @@ def plan(desired: list[DesiredApp], observed: dict[str, ObservedStack]) -> list[
     wanted = {app.stack for app in desired}
     for app in desired:
         stack = observed.get(app.stack)
-        if app.state == "removed":
+        if app.state == DesiredState.REMOVED:
             actions.append(Remove(app.app_id, app.stack, app.purge))
             continue
         if stack is None:
-            actions.append(Deploy(app.app_id, app.stack, app.state == "stopped"))
+            actions.append(Deploy(app.app_id, app.stack, app.state == DesiredState.STOPPED))
             continue
         seen = f"{stack.label(SPEC_LABEL)}:{stack.label(STATE_LABEL)}"
         if seen != app.target and app.attempted != app.target:
-            actions.append(Deploy(app.app_id, app.stack, app.state == "stopped"))
+            actions.append(Deploy(app.app_id, app.stack, app.state == DesiredState.STOPPED))
     for name, stack in observed.items():
         if name not in wanted and stack.label(APP_LABEL) is not None:
             actions.append(RemoveOrphan(name))
@@ -108,7 +107,7 @@ def plan(desired: list[DesiredApp], observed: dict[str, ObservedStack]) -> list[
 class Status:
     """What an app's status line says."""
 
-    status: str
+    status: AppStatus
     reason: str | None = None
 
 
@@ -116,17 +115,17 @@ def derive_status(
     app: DesiredApp, stack: ObservedStack | None, *, deployed_at: datetime | None, now: datetime
 ) -> Status:
     """The app's status from what is seen, in words a user understands."""
-    if app.state == "removed":
-        return Status("removing")
+    if app.state == DesiredState.REMOVED:
+        return Status(AppStatus.REMOVING)
     if stack is None:
-        return Status("deploying")
+        return Status(AppStatus.DEPLOYING)
     seen_spec = stack.label(SPEC_LABEL)
     rolled_back = [s for s in stack.services if s.update_state == "rollback_completed"]
     if app.attempted == app.target and seen_spec != app.spec_hash and rolled_back:
         message = rolled_back[0].update_message or "the new tasks failed"
-        return Status("rolled back", f"update failed and was rolled back: {message}")
+        return Status(AppStatus.ROLLED_BACK, f"update failed and was rolled back: {message}")
     if any(s.update_state in ("rollback_started", "rollback_paused") for s in stack.services):
-        return Status("rolling back", _first_error(stack))
+        return Status(AppStatus.ROLLING_BACK, _first_error(stack))
     errors = [s for s in stack.services if s.error and _counts_short(s)]
     if errors:
         service = errors[0]
@@ -134,18 +133,18 @@ def derive_status(
         reason = f"{service.name}: {service.error}"
         late = deployed_at is None or now - deployed_at > START_TIMEOUT
         if late or _permanent(service):
-            return Status("failed", reason)
-    if app.state == "stopped":
+            return Status(AppStatus.FAILED, reason)
+    if app.state == DesiredState.STOPPED:
         if all(s.running == 0 for s in stack.services):
-            return Status("stopped")
-        return Status("stopping")
+            return Status(AppStatus.STOPPED)
+        return Status(AppStatus.STOPPING)
     if any(s.update_state == "updating" for s in stack.services):
-        return Status("updating")
+        return Status(AppStatus.UPDATING)
     if all(not _counts_short(s) for s in stack.services):
-        return Status("running")
+        return Status(AppStatus.RUNNING)
     if deployed_at is not None and now - deployed_at > START_TIMEOUT:
-        return Status("failed", _first_error(stack) or "tasks did not start within 60 s")
-    return Status("starting", _first_error(stack))
+        return Status(AppStatus.FAILED, _first_error(stack) or "tasks did not start within 60 s")
+    return Status(AppStatus.STARTING, _first_error(stack))
 
 
 # During a rolling update the old task may still hold a host-mode port for a moment
@@ -178,7 +177,6 @@ __all__ = [
     "Action",
     "Deploy",
     "DesiredApp",
-    "DesiredState",
     "Remove",
     "RemoveOrphan",
     "Status",

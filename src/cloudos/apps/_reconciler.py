@@ -60,6 +60,7 @@ from cloudos.engine import (
 )
 from cloudos.errors import CloudOSError
 from cloudos.spaces import network_name
+from cloudos.statuses import AppStatus, DesiredState
 from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Space, utcnow
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,15 @@ log = logging.getLogger(__name__)
 # SETTLE_INTERVAL seconds, so "running" (or "failed") is seen within that time
 # instead of a whole reconcile interval later. Each ends within a bounded time.
 SETTLING = frozenset(
-    {"deploying", "starting", "updating", "stopping", "rolling back", "removing", "waiting"}
+    {
+        AppStatus.DEPLOYING,
+        AppStatus.STARTING,
+        AppStatus.UPDATING,
+        AppStatus.STOPPING,
+        AppStatus.ROLLING_BACK,
+        AppStatus.REMOVING,
+        AppStatus.WAITING,
+    }
 )
 # How long an app waits for its addon servers to become healthy before it fails
 # (the setting ``addon_timeout``).
@@ -315,7 +324,7 @@ class Reconciler:
             keep=built.secrets,
             instance=self.instance,
         )
-        state = "stopped" if action.stopped else "running"
+        state = DesiredState.STOPPED if action.stopped else DesiredState.RUNNING
         with self.database.session() as session:
             app = session.get(App, action.app_id)
             if app is None:
@@ -352,11 +361,11 @@ class Reconciler:
             app = session.get(App, app_id)
             if app is None:
                 return
-            if app.status == "waiting" and now - app.status_since > self.addon_timeout:
+            if app.status == AppStatus.WAITING and now - app.status_since > self.addon_timeout:
                 reason = f"{reason}: not ready after {self.addon_timeout.total_seconds():g} s"
-                _transition(session, app, "failed", reason, now)
-            elif app.status not in ("waiting", "failed"):
-                _transition(session, app, "waiting", reason, now)
+                _transition(session, app, AppStatus.FAILED, reason, now)
+            elif app.status not in (AppStatus.WAITING, AppStatus.FAILED):
+                _transition(session, app, AppStatus.WAITING, reason, now)
 
     def _remove(self, action: Remove) -> None:
         self._release_addons(action)
@@ -412,8 +421,8 @@ class Reconciler:
             app = session.get(App, app_id, options=[selectinload(App.space)])
             if app is None:
                 return None, f"app {app_id}"
-            if (app.status, app.status_reason) != ("failed", reason):
-                app.status, app.status_reason, app.status_since = "failed", reason, utcnow()
+            if (app.status, app.status_reason) != (AppStatus.FAILED, reason):
+                app.status, app.status_reason, app.status_since = AppStatus.FAILED, reason, utcnow()
                 session.add(AppEvent(app=app, kind="failed", message=reason))
             return app.space.name, f"{app.space.name}/{app.name}"
 
@@ -431,7 +440,7 @@ class Reconciler:
             apps = session.scalars(select(App).where(App.id.in_(desired))).all()
             for app in apps:
                 want = desired[app.id]
-                if want.state == "removed" or app.id in failed:
+                if want.state == DesiredState.REMOVED or app.id in failed:
                     continue  # a failed action's reason is the status until it succeeds
                 stack = observed.get(app.stack)
                 if (
@@ -445,8 +454,8 @@ class Reconciler:
                     want = replace(want, attempted=want.target)
                 status = derive_status(want, stack, deployed_at=app.deployed_at, now=now)
                 if (
-                    status.status == "deploying"
-                    and app.status == "failed"
+                    status.status == AppStatus.DEPLOYING
+                    and app.status == AppStatus.FAILED
                     and app.attempted_spec == want.target
                 ):
                     continue  # a failed deploy keeps its reason until something changes
@@ -510,7 +519,7 @@ def _apps_of(everything: dict[str, ObservedStack]) -> dict[str, ObservedStack]:
 def _fault_key(action: Action, desired: dict[int, DesiredApp]) -> tuple[str, str]:
     """Which object an action is for, and what it should become (a new target retries at once)."""
     if isinstance(action, RemoveOrphan):
-        return f"stack:{action.stack}", "removed"
+        return f"stack:{action.stack}", DesiredState.REMOVED
     want = desired.get(action.app_id)
     return f"app:{action.app_id}", want.target if want is not None else ""
 
@@ -523,7 +532,9 @@ def _describe(err: Exception, what: object) -> str:
     return f"internal error ({type(err).__name__}: {err}); see the control plane's log"
 
 
-def _transition(session: Session, app: App, status: str, reason: str | None, now: datetime) -> None:
+def _transition(
+    session: Session, app: App, status: AppStatus, reason: str | None, now: datetime
+) -> None:
     previous = app.status
     app.status, app.status_reason, app.status_since = status, reason, now
     if status != previous:

@@ -40,6 +40,7 @@ from cloudos.router import (
     parse_size,
 )
 from cloudos.spaces import create_space, get_space, network_name
+from cloudos.statuses import DesiredState
 from cloudos.store.models import App, AppRevision, DomainClaim, RedirectRow, RouteRow, Space
 from cloudos.templates import Template
 from cloudos.vault import Vault
@@ -235,7 +236,7 @@ def _forward_auth(session: Session, space: Space, target: object) -> dict[str, s
 def _live_app(session: Session, space: Space, app_name: str) -> tuple[App, Template]:
     """The app named ``app_name`` of ``space`` (not being removed) and its current template."""
     app = session.scalar(select(App).where(App.space_id == space.id, App.name == app_name))
-    if app is None or app.desired_state == "removed":
+    if app is None or app.desired_state == DesiredState.REMOVED:
         raise NotFound(f"app {app_name!r} does not exist in space {space.name!r}")
     revision = session.scalar(
         select(AppRevision).where(AppRevision.app_id == app.id, AppRevision.number == app.revision)
@@ -441,7 +442,7 @@ def route_table(
     }
     for row in rows:
         app = apps.get(row.app_id)
-        if app is not None and app.desired_state != "removed":
+        if app is not None and app.desired_state != DesiredState.REMOVED:
             _keep(table.add_route, _route(row, app, instance=instance), what="route")
     for kept in session.scalars(select(RedirectRow).order_by(RedirectRow.domain, RedirectRow.path)):
         redirect = Redirect(
@@ -540,7 +541,7 @@ def _route(row: RouteRow, app: App, *, instance: str) -> Route:
             BasicAuthUser(username=str(user["username"]), password_hash=str(user["password_hash"]))
             for user in options.get("basic_auth") or []
         ),
-        maintenance=app.desired_state == "stopped",
+        maintenance=app.desired_state == DesiredState.STOPPED,
         response_headers=tuple(
             (str(k), str(v)) for k, v in dict(options.get("response_headers") or {}).items()
         ),

@@ -26,6 +26,7 @@ from cloudos.addons import (
 )
 from cloudos.apps._mask import MASK, mask_document
 from cloudos.spaces import Finding, published_ports, reserved_labels
+from cloudos.statuses import DesiredState
 from cloudos.templates import (
     AttachedModifier,
     Modifier,
@@ -140,7 +141,8 @@ def build_stack(
         labels = deploy.setdefault("labels", {})
         labels[APP_LABEL] = str(inputs.app_id)
         labels[SPEC_LABEL] = spec_hash
-        labels[STATE_LABEL] = "stopped" if stopped else "running"
+        # The value, not the member: the YAML dumper writes plain strings only.
+        labels[STATE_LABEL] = (DesiredState.STOPPED if stopped else DesiredState.RUNNING).value
         if stopped and deploy.get("mode") != "global":
             deploy["replicas"] = 0
     text = dump_stack(stack)

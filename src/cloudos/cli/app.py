@@ -34,14 +34,15 @@ from cloudos.cli._output import (
 )
 from cloudos.cli._prompt import confirm_or_stop
 from cloudos.errors import CloudOSError, EnvironmentProblem, InvalidInput, NotFound
+from cloudos.statuses import TROUBLE, AppStatus
 
 app = typer.Typer(
     help="Apps: install from a template, update, roll back, watch, remove.", no_args_is_help=True
 )
 
 DEFAULT_WAIT_TIMEOUT = 300.0
-FAILED = frozenset({"failed", "rolled back"})
-Goal = Literal["running", "stopped", "gone"]
+# What a wait ends at: an app status, or the app gone (its GET answers 404).
+Goal = Literal[AppStatus.RUNNING, AppStatus.STOPPED, "gone"]
 AppDocument = dict[str, Any]
 
 NameArgument = Annotated[str, typer.Argument(help="The app's name.", show_default=False)]
@@ -144,7 +145,8 @@ def wait_for_app(
     interval: float,
 ) -> AppDocument | None:
     """Poll the app until it reaches ``goal``; raise when it fails or ``timeout`` passes."""
-    failures = FAILED if goal == "running" else frozenset({"failed"})
+    # Swarm rolling back a failed start is the end of a wait for running, not of a stop.
+    failures = TROUBLE if goal == AppStatus.RUNNING else frozenset({AppStatus.FAILED})
     deadline = time.monotonic() + timeout
     shown = ""
     with err_console.status(f"{name}: waiting") as spinner:
@@ -249,7 +251,7 @@ def install_command(
             client,
             created,
             verbs=("installed", "installed"),
-            goal="running",
+            goal=AppStatus.RUNNING,
             wait=wait,
             timeout=timeout,
             json_output=json_output,
@@ -285,7 +287,7 @@ def update_command(
             client,
             updated,
             verbs=("updated", "updated"),
-            goal="running",
+            goal=AppStatus.RUNNING,
             wait=wait,
             timeout=timeout,
             json_output=json_output,
@@ -321,7 +323,7 @@ def rollback_command(
             client,
             rolled,
             verbs=("rolled back", "rolled back"),
-            goal="running",
+            goal=AppStatus.RUNNING,
             wait=wait,
             timeout=timeout,
             json_output=json_output,
@@ -355,7 +357,7 @@ def _lifecycle_command(action: str) -> Callable[..., None]:
                 client,
                 changed,
                 verbs=(accepted, reached),
-                goal="stopped" if action == "stop" else "running",
+                goal=AppStatus.STOPPED if action == "stop" else AppStatus.RUNNING,
                 wait=wait,
                 timeout=timeout,
                 json_output=json_output,
@@ -390,7 +392,7 @@ def rotate_command(
             client,
             changed,
             verbs=("rotating", "rotated"),
-            goal="running",
+            goal=AppStatus.RUNNING,
             wait=wait,
             timeout=timeout,
             json_output=json_output,
@@ -462,7 +464,7 @@ def adopt_command(
             client,
             adopted,
             verbs=("adopted", "adopted"),
-            goal="running",
+            goal=AppStatus.RUNNING,
             wait=wait,
             timeout=timeout,
             json_output=json_output,

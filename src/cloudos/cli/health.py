@@ -13,9 +13,14 @@ import typer
 
 from cloudos.cli._client import TokenOption, UrlOption, open_client
 from cloudos.cli._output import JsonFlag, print_json, print_note, print_table
+from cloudos.statuses import HealthStatus
 
 # The exit code says the state, so scripts and monitors need not parse the output.
-EXIT_CODES = {"ok": 0, "degraded": 1, "unavailable": 2}
+EXIT_CODES: dict[str, int] = {
+    HealthStatus.OK: 0,
+    HealthStatus.DEGRADED: 1,
+    HealthStatus.UNAVAILABLE: 2,
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +38,7 @@ def health(
     with open_client(ctx, url, token) as client:
         answer: dict[str, Any] = client.health()
         signed_in = client.has_token
-    status = str(answer.get("status", "unavailable"))
+    status = str(answer.get("status", HealthStatus.UNAVAILABLE))
     failing: list[dict[str, Any]] | None = answer.get("failing")
     if json_output:
         print_json(answer)
@@ -54,9 +59,9 @@ def health(
                     for f in failing
                 ),
             )
-        elif status == "degraded" and not signed_in:
+        elif status == HealthStatus.DEGRADED and not signed_in:
             print_note("sign in (cloudos login) or pass --token to see what fails")
-        elif status == "degraded":
+        elif status == HealthStatus.DEGRADED:
             print_note("nothing you may see fails: another space's objects or the platform's")
     raise typer.Exit(EXIT_CODES.get(status, 2))
 

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloudos.errors import Conflict, InvalidInput, NotFound
+from cloudos.statuses import DesiredState
 from cloudos.store.models import App, Space
 
 SPACE_NAME = re.compile(r"[a-z][a-z0-9-]{0,19}")
@@ -84,7 +85,7 @@ def list_spaces(session: Session, *, instance: str) -> list[SpaceView]:
     counts = dict(
         session.execute(
             select(App.space_id, func.count())
-            .where(App.desired_state != "removed")
+            .where(App.desired_state != DesiredState.REMOVED)
             .group_by(App.space_id)
         ).all()
     )
@@ -112,7 +113,7 @@ def remove_space(session: Session, *, name: str, force: bool = False) -> list[Ap
     space and its network once they are gone. Returns the apps that will go.
     """
     space = get_space(session, name)
-    apps = [app for app in space.apps if app.desired_state != "removed"]
+    apps = [app for app in space.apps if app.desired_state != DesiredState.REMOVED]
     if apps and not force:
         names = ", ".join(sorted(app.name for app in apps))
         raise Conflict(
@@ -120,7 +121,7 @@ def remove_space(session: Session, *, name: str, force: bool = False) -> list[Ap
             "or pass --force to remove them with it"
         )
     for app in apps:
-        app.desired_state = "removed"
+        app.desired_state = DesiredState.REMOVED
         app.purge = False
     space.removing = True
     return apps

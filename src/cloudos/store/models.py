@@ -7,6 +7,7 @@ schema; the capability packages hold the logic that reads and writes them.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import (
     JSON,
@@ -23,6 +24,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from cloudos.errors import EnvironmentProblem
+from cloudos.statuses import AppStatus, DesiredState
 
 # Stable constraint names, so migrations mean the same on SQLite and PostgreSQL.
 NAMING = {
@@ -51,6 +55,52 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         """Return as aware UTC."""
         return None if value is None else value.replace(tzinfo=UTC)
+
+
+class StrEnumColumn(TypeDecorator[StrEnum]):
+    """A ``StrEnum`` kept as its value in a plain ``VARCHAR(length)`` column.
+
+    Not SQLAlchemy's ``Enum``: the column stays the ``VARCHAR`` the migrations made,
+    so adding the enums needed no migration (every value ever stored is a member), and
+    a new member later needs none either (no CHECK constraint to rebuild). The enum
+    is enforced here instead, both ways: a value that is not a member is refused
+    before it is written (the transaction rolls back, nothing is stored), and one read
+    from the database (written by a newer version, or by hand) is refused with a
+    message naming the column and the value, rather than acted on as something else.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StrEnum], length: int, *, column: str) -> None:
+        super().__init__(length)
+        self.enum = enum
+        self.length = length
+        self.column = column
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        """Store the member's value; refuse anything that is not one."""
+        if value is None:
+            return None
+        try:
+            return self.enum(value).value
+        except ValueError:
+            raise ValueError(f"{self.column}: {value!r} is not one of {self._allowed()}") from None
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        """Return the member; refuse a stored value this version does not know."""
+        if value is None:
+            return None
+        try:
+            return self.enum(value)
+        except ValueError:
+            raise EnvironmentProblem(
+                f"the database holds {value!r} in {self.column}, which is not one of "
+                f"{self._allowed()}: was it written by a newer version of Cloud OS?"
+            ) from None
+
+    def _allowed(self) -> str:
+        return ", ".join(repr(member.value) for member in self.enum)
 
 
 def utcnow() -> datetime:
@@ -248,14 +298,18 @@ class App(Base):
     stack: Mapped[str] = mapped_column(String(63), unique=True)
     template_id: Mapped[str] = mapped_column(String(255))
     # desired
-    desired_state: Mapped[str] = mapped_column(String(16), default="running")
+    desired_state: Mapped[DesiredState] = mapped_column(
+        StrEnumColumn(DesiredState, 16, column="apps.desired_state"), default=DesiredState.RUNNING
+    )
     revision: Mapped[int] = mapped_column(Integer, default=1)
     purge: Mapped[bool] = mapped_column(default=False)
     restart_generation: Mapped[int] = mapped_column(Integer, default=0)
     adopted: Mapped[bool] = mapped_column(default=False)
     # observed / acted on
     attempted_spec: Mapped[str | None] = mapped_column(String(64), default=None)
-    status: Mapped[str] = mapped_column(String(24), default="pending")
+    status: Mapped[AppStatus] = mapped_column(
+        StrEnumColumn(AppStatus, 24, column="apps.status"), default=AppStatus.PENDING
+    )
     status_reason: Mapped[str | None] = mapped_column(Text, default=None)
     status_since: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     deployed_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)

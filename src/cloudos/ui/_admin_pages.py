@@ -61,6 +61,7 @@ from cloudos.spaces import (
     space_ports,
 )
 from cloudos.spaces import space_quota as quota_of
+from cloudos.statuses import DesiredState
 from cloudos.store.models import (
     ApiToken,
     App,
@@ -71,7 +72,7 @@ from cloudos.store.models import (
     User,
     utcnow,
 )
-from cloudos.ui._pages import _audit, _catalog, icon_url
+from cloudos.ui._pages import _audit, _catalog, icon_url, status_tone
 from cloudos.ui._session import CurrentVisitor, Form, PageRoute, Visitor, fields_of, redirect
 from cloudos.ui._session import render as render_page
 from cloudos.web._apps_api import _urls
@@ -731,7 +732,7 @@ def _routes(
                 App.name,
             )
             .join(App, App.id == RouteRow.app_id)
-            .where(RouteRow.space_id == found.id, App.desired_state != "removed")
+            .where(RouteRow.space_id == found.id, App.desired_state != DesiredState.REMOVED)
             .order_by(RouteRow.domain, RouteRow.path)
         ).all()
         context = {
@@ -754,7 +755,7 @@ def _routes(
             "apps": list(
                 session.scalars(
                     select(App.name)
-                    .where(App.space_id == found.id, App.desired_state != "removed")
+                    .where(App.space_id == found.id, App.desired_state != DesiredState.REMOVED)
                     .order_by(App.name)
                 )
             ),
@@ -1044,7 +1045,7 @@ def portal(space: str, request: Request, visitor: CurrentVisitor) -> Response:
         found = authorize(session, visitor.principal, space, "viewer")
         apps = session.execute(
             select(App.id, App.name, App.template_id, App.status)
-            .where(App.space_id == found.id, App.desired_state != "removed")
+            .where(App.space_id == found.id, App.desired_state != DesiredState.REMOVED)
             .order_by(App.name)
         ).all()
         urls = _urls(request, session, [app.id for app in apps])
@@ -1057,6 +1058,7 @@ def portal(space: str, request: Request, visitor: CurrentVisitor) -> Response:
                     "title": template.name if template is not None else app.template_id,
                     "icon": icon_url(template) if template is not None else None,
                     "status": app.status,
+                    "tone": status_tone(app.status),
                     "url": next(iter(urls.get(app.id, [])), None),
                 }
             )

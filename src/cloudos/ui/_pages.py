@@ -36,6 +36,7 @@ from cloudos.identity import (
     roles_by_space,
     visible_space_ids,
 )
+from cloudos.statuses import TROUBLE, AppStatus, DesiredState
 from cloudos.store.models import AddonBinding, App, AppEvent, AppRevision, Space
 from cloudos.templates import Template, icon_of
 from cloudos.templates.catalog import load_catalog_templates
@@ -190,7 +191,7 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
     app_query = (
         select(*_APP_COLUMNS, App.space_id, Space.name.label("space"))
         .join(Space, Space.id == App.space_id)
-        .where(App.desired_state != "removed", Space.removing.is_(False))
+        .where(App.desired_state != DesiredState.REMOVED, Space.removing.is_(False))
         .order_by(Space.name, App.name)
     )
     event_query = (
@@ -232,7 +233,7 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
         ],
         "apps": [_app_row(row, row.space) for row in apps],
         "events": events,
-        "problems": sum(1 for row in apps if row.status in _TROUBLE),
+        "problems": sum(1 for row in apps if row.status in TROUBLE),
         "is_admin": principal.is_admin,
         "space_errors": {},
         "space_sent": {},
@@ -240,10 +241,16 @@ def _dashboard(session: Session, principal: Principal, **extra: Any) -> dict[str
     }
 
 
-_TROUBLE = frozenset({"failed", "rolled back", "degraded", "error"})
 RECENT_EVENTS = 15
 # An app in one of these states stays so until someone acts: its page stops polling.
-SETTLED = _TROUBLE | {"running", "stopped"}
+SETTLED = TROUBLE | {AppStatus.RUNNING, AppStatus.STOPPED}
+
+
+def status_tone(status: AppStatus) -> str:
+    """The badge's class for an app's status: trouble is ``bad``, running is ``good``."""
+    if status in TROUBLE:
+        return "bad"
+    return "good" if status == AppStatus.RUNNING else ""
 
 
 def _app_row(app: Any, space: str) -> dict[str, Any]:
@@ -256,7 +263,7 @@ def _app_row(app: Any, space: str) -> dict[str, Any]:
         "reason": app.status_reason,
         "since": app.status_since,
         "since_text": app.status_since.strftime(TIME_FORMAT),
-        "trouble": app.status in _TROUBLE,
+        "tone": status_tone(app.status),
     }
 
 
@@ -334,7 +341,7 @@ def space_page(space: str, request: Request, visitor: CurrentVisitor) -> Respons
         role = role_in(session, visitor.principal, found)
         apps = session.execute(
             select(*_APP_COLUMNS)
-            .where(App.space_id == found.id, App.desired_state != "removed")
+            .where(App.space_id == found.id, App.desired_state != DesiredState.REMOVED)
             .order_by(App.name)
         )
         context = {
@@ -585,7 +592,8 @@ def app_page(space: str, name: str, request: Request, visitor: CurrentVisitor) -
                 **_app_row(app, space),
                 "revision": app.revision,
                 "desired": app.desired_state,
-                "removing": app.desired_state == "removed",
+                "removing": app.desired_state == DesiredState.REMOVED,
+                "stopped": app.desired_state == DesiredState.STOPPED,
             },
             "settled": app.status in SETTLED,
             "can_change": at_least(role, "developer"),
@@ -617,9 +625,9 @@ def app_action(
     with state.database.session() as session:
         authorize(session, visitor.principal, space, "developer")
     if action == "stop":
-        manager.set_state(space=space, name=name, state="stopped")
+        manager.set_state(space=space, name=name, state=DesiredState.STOPPED)
     elif action == "start":
-        manager.set_state(space=space, name=name, state="running")
+        manager.set_state(space=space, name=name, state=DesiredState.RUNNING)
     elif action == "restart":
         restart_app(request, space=space, name=name, by=visitor.principal.username)
     elif action == "remove":

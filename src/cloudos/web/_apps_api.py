@@ -29,6 +29,7 @@ from cloudos.engine import (
 from cloudos.engine import force_update as engine_force_update
 from cloudos.errors import CloudOSError, Conflict, InvalidInput, NotFound
 from cloudos.spaces import list_spaces, remove_space
+from cloudos.statuses import AppStatus, DesiredState
 from cloudos.store.models import (
     AddonBinding,
     AddonServerRow,
@@ -96,8 +97,8 @@ class AppOut(BaseModel):
     template_id: str
     template_version: str
     revision: int
-    desired_state: str
-    status: str
+    desired_state: DesiredState
+    status: AppStatus
     status_reason: str | None
     status_since: datetime
     services: list[ServiceOut]
@@ -327,7 +328,7 @@ def restart_app(request: Request, *, space: str, name: str, by: str) -> None:
         # The reconciler reports "updating" and then "running" once every task is new;
         # until its next pass, say that a restart is under way (``--wait`` waits for it).
         restarted = manager.get(session, space, name)
-        restarted.status, restarted.status_reason = "restarting", None
+        restarted.status, restarted.status_reason = AppStatus.RESTARTING, None
         restarted.status_since = utcnow()
 
 
@@ -471,14 +472,14 @@ def app_rotate(
 @router.post("/spaces/{space}/apps/{name}/stop", response_model=AppOut)
 def app_stop(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
     """Scale every service to zero (the revision remembers the replicas)."""
-    _manager(request).set_state(space=space, name=name, state="stopped")
+    _manager(request).set_state(space=space, name=name, state=DesiredState.STOPPED)
     return _app_out(request, space, name)
 
 
 @router.post("/spaces/{space}/apps/{name}/start", response_model=AppOut)
 def app_start(space: str, name: str, request: Request, principal: CurrentPrincipal) -> AppOut:
     """Run the app again with its replicas."""
-    _manager(request).set_state(space=space, name=name, state="running")
+    _manager(request).set_state(space=space, name=name, state=DesiredState.RUNNING)
     return _app_out(request, space, name)
 
 
@@ -496,7 +497,9 @@ def app_remove(
     """Remove an app (volumes kept unless ``purge``); GET answers 404 once it is gone."""
     out = _app_out(request, space, name)
     _manager(request).remove(space=space, name=name, purge=purge)
-    return out.model_copy(update={"status": "removing", "desired_state": "removed"})
+    return out.model_copy(
+        update={"status": AppStatus.REMOVING, "desired_state": DesiredState.REMOVED}
+    )
 
 
 @router.get("/stacks/unmanaged", response_model=list[UnmanagedStack])

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from cloudos import __version__
 from cloudos.apps import Fault
 from cloudos.errors import Forbidden, Unauthenticated
+from cloudos.statuses import HealthStatus
 from cloudos.web._auth import authenticate, visible_space_names
 from cloudos.web._state import app_state
 
@@ -40,7 +41,7 @@ class FailingObject(BaseModel):
 class Health(BaseModel):
     """Answer of ``/healthz``."""
 
-    status: str  # ok, degraded, unavailable
+    status: HealthStatus
     version: str
     database: str
     failing: list[FailingObject] | None = None  # signed-in callers only: what they may see
@@ -58,13 +59,15 @@ def install_health(app: FastAPI) -> None:
             with state.database.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except SQLAlchemyError:
-            down = Health(status="unavailable", version=__version__, database="unreachable")
+            down = Health(
+                status=HealthStatus.UNAVAILABLE, version=__version__, database="unreachable"
+            )
             return JSONResponse(down.model_dump(mode="json", exclude={"failing"}), 503)
         faults = state.faults
         problems = faults.problems() if faults is not None else []
         now = faults.clock() if faults is not None else 0.0
         health = Health(
-            status="degraded" if problems else "ok",
+            status=HealthStatus.DEGRADED if problems else HealthStatus.OK,
             version=__version__,
             database="ok",
             failing=_visible(request, problems, now),

@@ -30,6 +30,7 @@ from cloudos.router import (
     read_certificates,
     served_certificate,
 )
+from cloudos.statuses import DesiredState
 from cloudos.store.models import App, DomainClaim, RedirectRow, RouteRow, Space
 from cloudos.web._auth import CurrentPrincipal, visible_space_names
 from cloudos.web._models import RequestBody
@@ -185,7 +186,7 @@ def routes(
         return [
             _route_out(request, row, app)
             for row, app in session.execute(query).all()
-            if app.desired_state != "removed"
+            if app.desired_state != DesiredState.REMOVED
         ]
 
 
