@@ -3,6 +3,12 @@
 Adapters translate library errors into these once, at the boundary
 (``raise ... from err``); the command line turns them into one line and an exit code,
 the web layer into a problem response. A user never sees a traceback for bad input.
+
+Each error also says, for programs, what it is about: ``field`` names the input it
+concerns (a form field, a request body's key), or is None; ``code`` is a stable
+snake_case word a client may branch on. Every class has its own code; a raise may give
+a more specific one (``name_taken``). The codes are listed in docs/architecture.md and,
+once there, never change meaning.
 """
 
 from __future__ import annotations
@@ -13,6 +19,12 @@ class CloudOSError(Exception):
 
     exit_code: int = 1
     http_status: int = 400
+    default_code: str = "error"
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+        self.code = code or self.default_code
 
 
 class InvalidInput(CloudOSError):
@@ -20,6 +32,7 @@ class InvalidInput(CloudOSError):
 
     exit_code = 1
     http_status = 422
+    default_code = "invalid_input"
 
 
 class Forbidden(CloudOSError):
@@ -27,6 +40,7 @@ class Forbidden(CloudOSError):
 
     exit_code = 1
     http_status = 403
+    default_code = "forbidden"
 
 
 class NotFound(CloudOSError):
@@ -34,6 +48,7 @@ class NotFound(CloudOSError):
 
     exit_code = 1
     http_status = 404
+    default_code = "not_found"
 
 
 class Unauthenticated(CloudOSError):
@@ -41,6 +56,7 @@ class Unauthenticated(CloudOSError):
 
     exit_code = 1
     http_status = 401
+    default_code = "unauthenticated"
 
 
 class Conflict(CloudOSError):
@@ -48,6 +64,7 @@ class Conflict(CloudOSError):
 
     exit_code = 1
     http_status = 409
+    default_code = "conflict"
 
 
 class EnvironmentProblem(CloudOSError):
@@ -55,6 +72,7 @@ class EnvironmentProblem(CloudOSError):
 
     exit_code = 2
     http_status = 503
+    default_code = "environment_problem"
 
 
 __all__ = [

@@ -81,6 +81,46 @@ def test_problems_become_the_matching_error_with_the_detail(
     assert type(caught.value) is error_type
 
 
+def test_a_problems_code_and_field_reach_the_error_and_the_detail_stays_the_message() -> None:
+    body = {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "current_password: wrong password",
+        "code": "wrong_password",
+        "field": "current_password",
+    }
+    with (
+        client_for(lambda _request: httpx.Response(403, json=body)) as client,
+        pytest.raises(Forbidden) as caught,
+    ):
+        client.put("/me/password", {"current_password": "x", "new_password": "y"})
+    assert str(caught.value) == "current_password: wrong password"
+    assert (caught.value.code, caught.value.field) == ("wrong_password", "current_password")
+
+
+def test_a_problem_without_a_code_gets_its_errors_own() -> None:
+    # An older control plane sends no code: the error's kind still says what it is.
+    with (
+        client_for(problem(409, "space 'shop' already exists")) as client,
+        pytest.raises(Conflict) as caught,
+    ):
+        client.post("/spaces", {"name": "shop"})
+    assert (caught.value.code, caught.value.field) == ("conflict", None)
+
+
+def test_a_sign_in_that_wants_the_second_factor_says_so_in_its_code() -> None:
+    body = {"title": "Unauthenticated", "status": 401, "detail": "a two-factor code is needed"}
+    body |= {"code": "second_factor_needed", "field": "code"}
+    with (
+        client_for(lambda _request: httpx.Response(401, json=body), token=None) as client,
+        pytest.raises(CredentialsRefused) as caught,
+    ):
+        client.post("/auth/login", {"username": "ann", "password": "pw"})
+    assert caught.value.detail == "a two-factor code is needed"
+    assert caught.value.code == "second_factor_needed"
+
+
 def test_a_server_failure_says_so() -> None:
     with (
         client_for(problem(500, "database is locked")) as client,

@@ -133,6 +133,20 @@ def test_the_app_page_offers_start_only_to_a_stopped_app(
     assert offered() == {"start"}
 
 
+def test_a_taken_app_name_is_shown_at_the_wizards_name_field(
+    cloud: Cloud, browser_client: TestClient
+) -> None:
+    _people(cloud)
+    csrf = sign_in(browser_client, "dev", PASSWORD)
+    taken = browser_client.post(
+        "/catalog/org.cloudos.static-website",
+        data={"csrf_token": csrf, "space": "team", "app_name": "team-app", "step": "install"},
+    )
+    assert taken.status_code == 409
+    assert re.search(r'id="app_name-error">[^<]*already exists in space', taken.text)
+    assert 'aria-invalid="true"' in taken.text
+
+
 def test_a_form_without_the_session_csrf_token_changes_nothing(
     cloud: Cloud, browser_client: TestClient
 ) -> None:

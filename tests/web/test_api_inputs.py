@@ -42,7 +42,32 @@ def test_an_unknown_field_is_refused_and_named(client: TestClient, admin_token: 
     )
     assert answer.status_code == 422
     assert answer.json()["detail"] == "body.domian: unknown field"
+    assert answer.json()["code"] == "invalid_input"
+    assert answer.json()["field"] == "domian"
     assert client.get("/api/v1/spaces", headers=auth(admin_token)).json()[0]["name"] != "shop"
+
+
+def test_a_wrong_value_deep_in_a_body_names_its_dotted_path(
+    client: TestClient, admin_token: str
+) -> None:
+    answer = client.post(
+        "/api/v1/spaces/default/apps",
+        json={"name": "blog", "template": "hello", "dedicated": ["mysql", 5]},
+        headers=auth(admin_token),
+    )
+    assert answer.status_code == 422
+    assert answer.headers["content-type"] == "application/problem+json"
+    problem = answer.json()
+    assert (problem["code"], problem["field"]) == ("invalid_input", "dedicated.1")
+    assert problem["detail"].startswith("body.dedicated.1: ")
+
+
+def test_an_unknown_query_parameter_is_the_field_of_its_problem(
+    client: TestClient, admin_token: str
+) -> None:
+    answer = client.get("/api/v1/spaces?nmae=shop", headers=auth(admin_token))
+    assert answer.status_code == 422
+    assert (answer.json()["code"], answer.json()["field"]) == ("invalid_input", "nmae")
 
 
 @pytest.fixture

@@ -144,6 +144,7 @@ def test_two_factor_sign_in_needs_a_code_and_recovery_codes_work_once(
     needs = login(app_client)
     assert needs.status_code == 401
     assert needs.json()["detail"] == "a two-factor code is needed"
+    assert (needs.json()["code"], needs.json()["field"]) == ("second_factor_needed", "code")
     assert login(app_client, code="123456").status_code == 401
     assert login(app_client, code=totp.now()).status_code == 200
     assert login(app_client, code=codes[0]).status_code == 200
@@ -256,6 +257,50 @@ def test_account_changes_need_the_password_and_with_two_factor_on_a_code(
     done = app_client.post("/api/v1/me/2fa/disable", json={**off, "code": recovery}, headers=ann)
     assert done.status_code == 204
     assert app_client.get("/api/v1/me", headers=ann).json()["two_factor"] is False
+
+
+def test_a_refused_password_change_names_the_field_and_a_stable_code(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    wrong = app_client.put(
+        "/api/v1/me/password",
+        json={"current_password": "not mine", "new_password": "brand new password"},
+        headers=admin,
+    )
+    assert wrong.status_code == 403
+    assert wrong.headers["content-type"] == "application/problem+json"
+    problem = wrong.json()
+    assert (problem["field"], problem["code"]) == ("current_password", "wrong_password")
+    assert (problem["title"], problem["detail"]) == (
+        "Forbidden",
+        "current_password: wrong password",
+    )
+    short = app_client.put(
+        "/api/v1/me/password",
+        json={"current_password": PASSWORD, "new_password": "short"},
+        headers=admin,
+    )
+    assert short.status_code == 422
+    assert (short.json()["field"], short.json()["code"]) == ("new_password", "invalid_input")
+    assert login(app_client).status_code == 200  # the password did not change
+
+
+def test_a_taken_name_is_name_taken_on_its_field(
+    app_client: TestClient, admin: dict[str, str]
+) -> None:
+    body = {"username": "dev", "password": PASSWORD}
+    assert app_client.post("/api/v1/users", json=body, headers=admin).status_code == 201
+    again = app_client.post("/api/v1/users", json=body, headers=admin)
+    assert again.status_code == 409
+    assert (again.json()["code"], again.json()["field"]) == ("name_taken", "username")
+    space = app_client.post("/api/v1/spaces", json={"name": "shop"}, headers=admin)
+    assert space.status_code == 201
+    twice = app_client.post("/api/v1/spaces", json={"name": "shop"}, headers=admin)
+    assert (twice.status_code, twice.json()["code"], twice.json()["field"]) == (
+        409,
+        "name_taken",
+        "name",
+    )
 
 
 @pytest.mark.parametrize("token_id", [2**31, 2**63, -(2**70), 0])

@@ -205,13 +205,17 @@ class AppManager:
         if existing is not None:
             removed = existing.desired_state == DesiredState.REMOVED
             state = "is being removed" if removed else "exists"
-            raise Conflict(f"app {name!r} already {state} in space {space!r}")
+            raise Conflict(
+                f"app {name!r} already {state} in space {space!r}", field="name", code="name_taken"
+            )
         stack = stack_name(self.instance, space, name)
         # '-' may be in space and app names: "a-b"/"c" and "a"/"b-c" share a stack.
         if session.scalar(select(App.id).where(App.stack == stack)) is not None:
             raise Conflict(
                 f"app {name!r} in space {space!r} would use stack {stack!r}, which "
-                "another app already uses: choose another name"
+                "another app already uses: choose another name",
+                field="name",
+                code="name_taken",
             )
         parsed = parse_template(text, source)
         _check_dedicated(parsed, dedicated)
@@ -354,7 +358,11 @@ class AppManager:
         with self.database.session() as session:
             found = get_space(session, space)
             if session.scalar(select(App).where(App.space_id == found.id, App.name == name)):
-                raise Conflict(f"app {name!r} already exists in space {space!r}")
+                raise Conflict(
+                    f"app {name!r} already exists in space {space!r}",
+                    field="name",
+                    code="name_taken",
+                )
             if session.scalar(select(App).where(App.stack == stack)):
                 raise Conflict(f"stack {stack!r} is already an app of this cloud")
             app = App(space=found, name=name, stack=stack, template_id=parsed.id, adopted=True)

@@ -199,7 +199,9 @@ def route_options(session: Session, space: Space, options: Mapping[str, Any]) ->
 
 def _basic_auth_user(entry: object) -> dict[str, str]:
     if not isinstance(entry, Mapping) or not isinstance(entry.get("username"), str):
-        raise InvalidInput("basic_auth: each account needs a username and a password")
+        raise InvalidInput(
+            "basic_auth: each account needs a username and a password", field="basic_auth"
+        )
     username = entry["username"]
     if entry.get("password") is not None:
         user = BasicAuthUser.from_password(username, entry["password"])

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Annotated, Any, BinaryIO
+from typing import Annotated, Any, BinaryIO, TypedDict
 from urllib.parse import quote
 
 import httpx
@@ -74,8 +74,10 @@ _ERROR_BY_STATUS: Mapping[int, type[CloudOSError]] = {
 class CredentialsRefused(Unauthenticated):
     """HTTP 401: the control plane refused the credentials; ``detail`` is its own reason."""
 
-    def __init__(self, message: str, *, detail: str) -> None:
-        super().__init__(message)
+    def __init__(
+        self, message: str, *, detail: str, field: str | None = None, code: str | None = None
+    ) -> None:
+        super().__init__(message, field=field, code=code)
         self.detail = detail
 
 
@@ -382,17 +384,22 @@ class ApiClient:
         )
 
     def _error(self, response: httpx.Response, method: str, path: str) -> CloudOSError:
+        """The error of a refusal: its message from the problem's ``detail``, and its
+        ``code`` and ``field`` for commands that branch on them."""
         status = response.status_code
         detail = _detail(response)
+        about = _code_and_field(response)
         if status == 401:
             if not self.has_token:
                 return CredentialsRefused(
                     f"the control plane at {self.url} needs an API token: {TOKEN_HINT}",
                     detail=detail,
+                    **about,
                 )
             return CredentialsRefused(
                 f"the control plane at {self.url} refused the API token ({detail}): {TOKEN_HINT}",
                 detail=detail,
+                **about,
             )
         if status == 404 and detail == "Not Found":
             # FastAPI's answer for a route it does not have, not for a missing object.
@@ -401,10 +408,10 @@ class ApiClient:
             )
         error_type = _ERROR_BY_STATUS.get(status)
         if error_type is not None:
-            return error_type(detail)
+            return error_type(detail, **about)
         if status >= 500:
-            return CloudOSError(f"the control plane failed (HTTP {status}): {detail}")
-        return CloudOSError(f"{method} {API_PREFIX}{path}: HTTP {status}: {detail}")
+            return CloudOSError(f"the control plane failed (HTTP {status}): {detail}", **about)
+        return CloudOSError(f"{method} {API_PREFIX}{path}: HTTP {status}: {detail}", **about)
 
 
 def _query(params: Mapping[str, object] | None) -> dict[str, Any] | None:
@@ -413,17 +420,37 @@ def _query(params: Mapping[str, object] | None) -> dict[str, Any] | None:
     return {key: value for key, value in params.items() if value is not None}
 
 
-def _detail(response: httpx.Response) -> str:
-    """The problem's detail (or title), else the first line of the body, else the reason."""
+class _About(TypedDict):
+    code: str | None
+    field: str | None
+
+
+def _problem(response: httpx.Response) -> dict[str, Any]:
+    """The answer's JSON object (a problem document), or empty when it is none."""
     try:
         body = response.json()
     except ValueError:
-        body = None
-    if isinstance(body, dict):
-        for key in ("detail", "title"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _code_and_field(response: httpx.Response) -> _About:
+    """The problem's ``code`` and ``field`` (None when absent: an older control plane)."""
+    found = _problem(response)
+    code, field = found.get("code"), found.get("field")
+    return {
+        "code": code if isinstance(code, str) and code else None,
+        "field": field if isinstance(field, str) and field else None,
+    }
+
+
+def _detail(response: httpx.Response) -> str:
+    """The problem's detail (or title), else the first line of the body, else the reason."""
+    body = _problem(response)
+    for key in ("detail", "title"):
+        value = body.get(key)
+        if isinstance(value, str) and value:
+            return value
     text = response.text.strip().splitlines()
     return text[0][:200] if text else response.reason_phrase or f"HTTP {response.status_code}"
 

@@ -68,9 +68,11 @@ def verify_password(password_hash: str, password: str) -> bool:
 def create_user(session: Session, *, username: str, password: str, is_admin: bool = False) -> User:
     """Add a user; the name must be free."""
     if not _USERNAME.fullmatch(username):
-        raise InvalidInput(f"user name {username!r}: use 1-64 letters, digits, '.', '-' or '_'")
+        raise InvalidInput(
+            f"user name {username!r}: use 1-64 letters, digits, '.', '-' or '_'", field="username"
+        )
     if session.scalar(select(User).where(User.username == username)) is not None:
-        raise Conflict(f"user {username!r} already exists")
+        raise Conflict(f"user {username!r} already exists", field="username", code="name_taken")
     user = User(username=username, password_hash=hash_password(password), is_admin=is_admin)
     session.add(user)
     session.flush()
@@ -134,19 +136,20 @@ def new_secret() -> tuple[str, str, str]:
     return secrets.token_hex(4), secret, digest(secret)
 
 
-def set_password(session: Session, user: User, password: str) -> None:
-    """Give ``user`` a new password; their browser sessions end (tokens stay)."""
-    check_password_strength(password)
+def set_password(session: Session, user: User, password: str, *, field: str = "password") -> None:
+    """Give ``user`` a new password (the input called ``field``); their browser sessions
+    end (tokens stay)."""
+    check_password_strength(password, field=field)
     user.password_hash = hash_password(password)
     user.password_changed_at = utcnow()
     for row in session.scalars(select(WebSession).where(WebSession.user_id == user.id)):
         row.revoked_at = row.revoked_at or utcnow()
 
 
-def check_password_strength(password: str) -> None:
-    """Refuse passwords too short to resist guessing."""
+def check_password_strength(password: str, *, field: str = "password") -> None:
+    """Refuse passwords too short to resist guessing (:class:`InvalidInput` on ``field``)."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"password: use at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInput(f"{field}: use at least {MIN_PASSWORD_LENGTH} characters", field=field)
 
 
 def verify_token(session: Session, token: str) -> Principal | None:

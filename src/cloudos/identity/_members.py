@@ -129,7 +129,7 @@ def accept(session: Session, code: str, user: User) -> Membership:
             session.add(membership)
             session.flush()
             return membership
-    raise InvalidInput("invitation: unknown, used or expired code")
+    raise InvalidInput("invitation: unknown, used or expired code", field="invitation")
 
 
 def pending_invitations(session: Session, space: Space) -> list[Invitation]:

@@ -46,7 +46,7 @@ def check_display_name(value: str, *, field: str = "name") -> str:
     ``field`` and the bad character's position."""
     problem = display_name_problem(value)
     if problem is not None:
-        raise InvalidInput(f"{field}: {problem}")
+        raise InvalidInput(f"{field}: {problem}", field=field)
     return value
 
 

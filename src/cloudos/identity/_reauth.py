@@ -45,13 +45,19 @@ def reauthenticate(
     """Check the account's current password and, with two-factor sign-in on, a current
     code (or an unused recovery code, then used up); :class:`Forbidden` naming the field."""
     if not verify_password(user.password_hash, password):
-        raise Forbidden(f"{field}: wrong password")
+        raise Forbidden(f"{field}: wrong password", field=field, code="wrong_password")
     if user.totp_secret is None:
         return
     if not code:
-        raise Forbidden("code: the current two-factor code (or a recovery code) is needed")
+        raise Forbidden(
+            "code: the current two-factor code (or a recovery code) is needed",
+            field="code",
+            code="second_factor_needed",
+        )
     if not second_factor_ok(user, vault, code):
-        raise Forbidden("code: not a current two-factor code or an unused recovery code")
+        raise Forbidden(
+            "code: not a current two-factor code or an unused recovery code", field="code"
+        )
 
 
 # The account's own operations, one each for the API, the web pages and the CLI.
@@ -70,7 +76,7 @@ def change_own_password(
     """The caller's new password, proven by the current one (and code); sessions end."""
     require_unscoped(principal)
     reauthenticate(user, vault, password=current_password, code=code)
-    set_password(session, user, new_password)
+    set_password(session, user, new_password, field="new_password")
 
 
 def begin_own_totp(

@@ -24,7 +24,7 @@ _RANK = {role: rank for rank, role in enumerate(ROLES)}
 def check_role(role: str, *, where: str = "role") -> str:
     """``role`` if it is one of :data:`ROLES`, else a clear error."""
     if role not in _RANK:
-        raise InvalidInput(f"{where} {role!r}: use one of {', '.join(ROLES)}")
+        raise InvalidInput(f"{where} {role!r}: use one of {', '.join(ROLES)}", field=where)
     return role
 
 

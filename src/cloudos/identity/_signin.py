@@ -67,7 +67,10 @@ class SignInRefused(Unauthenticated):
     """Sign-in refused; ``needs_code`` when only the second factor is missing."""
 
     def __init__(self, *, needs_code: bool = False) -> None:
-        super().__init__(SECOND_FACTOR_NEEDED if needs_code else REFUSED)
+        if needs_code:
+            super().__init__(SECOND_FACTOR_NEEDED, field="code", code="second_factor_needed")
+        else:
+            super().__init__(REFUSED)
         self.needs_code = needs_code
 
 

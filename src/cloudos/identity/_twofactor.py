@@ -38,7 +38,7 @@ def confirm_totp(user: User, vault: Vault, code: str) -> list[str]:
         raise InvalidInput("no two-factor set-up in progress; start one first")
     secret = vault.decrypt(user.totp_pending)
     if not _totp_ok(secret, code):
-        raise InvalidInput("code: not the current code of the authenticator app")
+        raise InvalidInput("code: not the current code of the authenticator app", field="code")
     user.totp_secret, user.totp_pending = user.totp_pending, None
     codes = [f"{secrets.token_hex(5)}" for _ in range(RECOVERY_CODES)]
     user.recovery_codes = [digest(code) for code in codes]

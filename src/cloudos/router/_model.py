@@ -70,25 +70,33 @@ class TlsMode(StrEnum):
 def normalize_domain(name: str, *, field_name: str = "domain") -> str:
     """``name`` as lower-case ASCII (IDNA 2008, UTS 46); InvalidInput if it is no host name."""
     if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"{field_name}: a domain name is required")
+        raise InvalidInput(f"{field_name}: a domain name is required", field=field_name)
     text = name.strip().rstrip(".")
     try:
         ipaddress.ip_address(text.strip("[]"))
     except ValueError:
         pass
     else:
-        raise InvalidInput(f"{field_name} {name!r}: an IP address is not a domain name")
+        raise InvalidInput(
+            f"{field_name} {name!r}: an IP address is not a domain name", field=field_name
+        )
     if "*" in text:
-        raise InvalidInput(f"{field_name} {name!r}: wildcard domains are not supported")
+        raise InvalidInput(
+            f"{field_name} {name!r}: wildcard domains are not supported", field=field_name
+        )
     try:
         ascii_name = idna.encode(text, uts46=True, std3_rules=True).decode("ascii")
     except (idna.IDNAError, UnicodeError) as err:
-        raise InvalidInput(f"{field_name} {name!r} is not a valid domain name: {err}") from err
+        raise InvalidInput(
+            f"{field_name} {name!r} is not a valid domain name: {err}", field=field_name
+        ) from err
     labels = ascii_name.split(".")
     if len(ascii_name) > 253 or not all(_LABEL.match(label) for label in labels):
-        raise InvalidInput(f"{field_name} {name!r} is not a valid domain name")
+        raise InvalidInput(f"{field_name} {name!r} is not a valid domain name", field=field_name)
     if len(labels) < 2 and ascii_name != "localhost":
-        raise InvalidInput(f"{field_name} {name!r}: a domain needs at least two labels")
+        raise InvalidInput(
+            f"{field_name} {name!r}: a domain needs at least two labels", field=field_name
+        )
     return ascii_name
 
 
@@ -105,21 +113,24 @@ def default_tls_mode(domain: str) -> TlsMode:
 def normalize_path(path: str, *, field_name: str = "path") -> str:
     """A path prefix as ``/a/b`` (``/`` for everything); InvalidInput if it is not one."""
     if not isinstance(path, str) or not path.startswith("/"):
-        raise InvalidInput(f"{field_name} {path!r} must start with '/'")
+        raise InvalidInput(f"{field_name} {path!r} must start with '/'", field=field_name)
     if "//" in path or not _PATH.match(path):
         raise InvalidInput(
             f"{field_name} {path!r}: only letters, digits and URL path characters, "
-            "no '*', '?', '#', spaces or empty segments"
+            "no '*', '?', '#', spaces or empty segments",
+            field=field_name,
         )
     if any(segment in (".", "..") for segment in path.split("/")):
-        raise InvalidInput(f"{field_name} {path!r}: '.' and '..' segments are not allowed")
+        raise InvalidInput(
+            f"{field_name} {path!r}: '.' and '..' segments are not allowed", field=field_name
+        )
     return path.rstrip("/") or "/"
 
 
 def parse_size(value: int | str, *, field_name: str = "size") -> int:
     """Bytes in ``value``: an integer, or ``10MB`` (SI, like Caddy) / ``10MiB`` (binary)."""
     if isinstance(value, bool):
-        raise InvalidInput(f"{field_name} {value!r} is not a size")
+        raise InvalidInput(f"{field_name} {value!r} is not a size", field=field_name)
     if isinstance(value, int):
         size = value
     else:
@@ -127,13 +138,14 @@ def parse_size(value: int | str, *, field_name: str = "size") -> int:
         if found is None:
             raise InvalidInput(
                 f"{field_name} {value!r} is not a size: write bytes or a number with "
-                "B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. 10MB"
+                "B, KB, MB, GB (powers of 1000) or KiB, MiB, GiB (powers of 1024), e.g. 10MB",
+                field=field_name,
             )
         unit = (found.group(2) or "").lower().removesuffix("b")
         factor = 1024 ** (1 + "kmg".index(unit[0])) if unit.endswith("i") else _SIZE_UNITS[unit]
         size = int(found.group(1)) * factor
     if size < 1:
-        raise InvalidInput(f"{field_name} {value!r} must be at least 1 byte")
+        raise InvalidInput(f"{field_name} {value!r} must be at least 1 byte", field=field_name)
     return size
 
 
@@ -244,7 +256,9 @@ class UploadedCertificate:
         try:
             chain = x509.load_pem_x509_certificates(self.certificate_pem.encode())
         except ValueError as err:
-            raise InvalidInput(f"certificate: not a PEM certificate ({err})") from err
+            raise InvalidInput(
+                f"certificate: not a PEM certificate ({err})", field="certificate"
+            ) from err
         try:
             key = serialization.load_pem_private_key(self.key_pem.encode(), password=None)
         except (ValueError, TypeError) as err:
@@ -354,7 +368,7 @@ class Route:
             )
         users = [user.username for user in self.basic_auth]
         if len(set(users)) != len(users):
-            raise InvalidInput("basic_auth: a user name appears twice")
+            raise InvalidInput("basic_auth: a user name appears twice", field="basic_auth")
         _set(self, "basic_auth", tuple(sorted(self.basic_auth, key=lambda u: u.username)))
         headers = (
             self.response_headers.items()
@@ -409,7 +423,7 @@ def redirect_www(domain: str, *, space: str, status: RedirectStatus = 301) -> Re
 
 def _check_space(space: str) -> None:
     if not isinstance(space, str) or not space:
-        raise InvalidInput("space: a space name is required")
+        raise InvalidInput("space: a space name is required", field="space")
 
 
 def _normalize_headers(pairs: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:

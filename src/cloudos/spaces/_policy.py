@@ -125,7 +125,7 @@ def check_policy(
     for request in published_ports(stack):
         refused.extend(request.refusals(space, ports, frozenset(router_ports)))
     if refused:
-        raise Forbidden("; ".join(refused))
+        raise Forbidden("; ".join(refused), code="policy_refused")
 
 
 @dataclass(frozen=True, order=True)

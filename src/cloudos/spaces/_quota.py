@@ -181,7 +181,7 @@ def check_quota(
                 f"(app {app} asks for {show(asked)})"
             )
     if problems:
-        raise Forbidden("; ".join(problems))
+        raise Forbidden("; ".join(problems), code="quota_exceeded")
 
 
 def total(usages: Iterable[Usage]) -> Usage:

@@ -60,10 +60,12 @@ def create_space(session: Session, *, name: str, domain: str | None = None) -> S
     if same is not None and same.removing:
         raise Conflict(
             f"space {name!r} is still being removed: its name is free once its apps and "
-            "network are gone (`cloudos health` shows what it waits for)"
+            "network are gone (`cloudos health` shows what it waits for)",
+            field="name",
+            code="name_taken",
         )
     if same is not None:
-        raise Conflict(f"space {name!r} already exists")
+        raise Conflict(f"space {name!r} already exists", field="name", code="name_taken")
     if session.scalar(select(Space).where(Space.domain == domain)) is not None:
         raise Conflict(f"domain {domain!r} already belongs to another space")
     space = Space(name=name, domain=domain)

@@ -82,6 +82,13 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 
 TLS_MODES = ("", "internal", "acme")
 AUDIT_SHOWN = 200
+# The account forms' fields by the name of the operation's input an error is about.
+_PASSWORD_FORM = {
+    "current_password": "current_password",
+    "new_password": "new_password",
+    "code": "password_code",
+}
+_TOKEN_FORM = {"name": "name", "expires_days": "expires_days", "role": "role", "space": "space"}
 
 
 def _attempt(
@@ -128,16 +135,18 @@ def _admin_only(request: Request, visitor: Visitor, *, action: str, what: str) -
         raise err
 
 
-def _field_of(err: CloudOSError, default: str) -> str:
-    """The form field a message names ("current_password: wrong password"), else ``default``."""
-    head = str(err).split(":", 1)[0]
-    return head if head.isidentifier() else default
+def _form_error(
+    err: CloudOSError, default: str, fields: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``err`` as a form's errors: on the form field its ``field`` names (``fields`` maps
+    the operation's input names to the form's), else on ``default``."""
+    named = (fields or {}).get(err.field or "")
+    return {named or default: _reason(err)}
 
 
-def _message(err: CloudOSError) -> str:
-    text = str(err)
-    head, sep, rest = text.partition(": ")
-    return rest if sep and head.isidentifier() else text
+def _reason(err: CloudOSError) -> str:
+    """The message, without the ``field: `` it starts with: the page shows it at the field."""
+    return str(err).removeprefix(f"{err.field}: ") if err.field else str(err)
 
 
 # -- the account -----------------------------------------------------------------------
@@ -219,10 +228,7 @@ def password_change(request: Request, visitor: CurrentVisitor, form: Form) -> Re
 
     def work(session: Session) -> None:
         new_password = sent.get("new_password", "")[:1024]
-        try:
-            check_password_strength(new_password)
-        except InvalidInput as err:
-            raise InvalidInput(f"new_password: {_message(err)}") from err
+        check_password_strength(new_password, field="new_password")
         change_own_password(
             session,
             _user(session, visitor),
@@ -235,8 +241,7 @@ def password_change(request: Request, visitor: CurrentVisitor, form: Form) -> Re
 
     _, err = _attempt(request, visitor, action="change_password", work=work)
     if err is not None:
-        field = _field_of(err, "new_password")
-        where = {"password_code" if field == "code" else field: _message(err)}
+        where = _form_error(err, "new_password", _PASSWORD_FORM)
         return _account(request, visitor, status=err.http_status, errors=where)
     return _account(request, visitor, notice="Password changed; other sessions ended.")
 
@@ -254,7 +259,7 @@ def totp_begin(request: Request, visitor: CurrentVisitor, form: Form) -> Respons
 
     begun, err = _attempt(request, visitor, action="totp_begin", work=work)
     if err is not None:
-        where = {"begin_password": _message(err)}
+        where = _form_error(err, "begin_password")
         return _account(request, visitor, status=err.http_status, errors=where)
     assert isinstance(begun, tuple)
     return _account(request, visitor, totp={"secret": begun[0], "uri": begun[1]})
@@ -278,7 +283,7 @@ def totp_confirm(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
             request,
             visitor,
             status=err.http_status,
-            errors={"code": _message(err)},
+            errors=_form_error(err, "code"),
             totp={"secret": sent.get("secret", ""), "uri": sent.get("uri", "")},
         )
     return _account(request, visitor, recovery_codes=codes)
@@ -301,8 +306,8 @@ def totp_disable(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
 
     _, err = _attempt(request, visitor, action="totp_disable", work=work)
     if err is not None:
-        field = "disable_code" if _field_of(err, "") == "code" else "disable_password"
-        return _account(request, visitor, status=err.http_status, errors={field: _message(err)})
+        where = _form_error(err, "disable_password", {"code": "disable_code"})
+        return _account(request, visitor, status=err.http_status, errors=where)
     return _account(request, visitor, notice="Two-factor authentication is off.")
 
 
@@ -317,11 +322,13 @@ def token_create(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
 
     def work(session: Session) -> str:
         if not name:
-            raise InvalidInput("name: give the token a name")
+            raise InvalidInput("name: give the token a name", field="name")
         expires = None
         if days:
             if not days.isdigit() or not 1 <= int(days) <= 3650:
-                raise InvalidInput("expires_days: a number of days from 1 to 3650")
+                raise InvalidInput(
+                    "expires_days: a number of days from 1 to 3650", field="expires_days"
+                )
             expires = utcnow() + timedelta(days=int(days))
         space_id, role = None, None
         if space_name is not None:
@@ -330,10 +337,12 @@ def token_create(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
             assert mine is not None
             role = check_role(wanted) if wanted else mine
             if not at_least(mine, role):
-                raise Forbidden(f"role: you are {mine} in space {space_name!r}, not {role}")
+                raise Forbidden(
+                    f"role: you are {mine} in space {space_name!r}, not {role}", field="role"
+                )
             space_id = space.id
         elif wanted is not None:
-            raise InvalidInput("role: give a space for a role-scoped token")
+            raise InvalidInput("role: give a space for a role-scoped token", field="role")
         return create_token(
             session,
             user=_user(session, visitor),
@@ -345,9 +354,8 @@ def token_create(request: Request, visitor: CurrentVisitor, form: Form) -> Respo
 
     secret, err = _attempt(request, visitor, action="token_create", work=work, target=name)
     if err is not None:
-        where = {_field_of(err, "space"): _message(err)}
-        if isinstance(err, NotFound):  # a space the visitor is not in: not found, as any
-            where = {"space": _message(err)}
+        # A space the visitor is not in is not found, as any: that lands on "space" too.
+        where = _form_error(err, "space", _TOKEN_FORM)
         return _account(request, visitor, status=err.http_status, errors=where, sent=sent)
     return _account(request, visitor, new_token={"name": name, "secret": secret})
 
@@ -474,7 +482,7 @@ def _settings_change(
             visitor,
             space,
             status=err.http_status,
-            errors={field: _message(err)},
+            errors={field: _reason(err)},
             sent=sent,
         )
         return None, page
@@ -638,7 +646,7 @@ def domain_add(space: str, request: Request, visitor: CurrentVisitor, form: Form
 
     def work(session: Session, found: Space, mine: str) -> object:
         if tls not in TLS_MODES:
-            raise InvalidInput(f"tls: one of {', '.join(m for m in TLS_MODES if m)}")
+            raise InvalidInput(f"tls: one of {', '.join(m for m in TLS_MODES if m)}", field="tls")
         return add_domain(
             session,
             state.apps.vault,
@@ -802,7 +810,7 @@ def _routes_change(
             visitor,
             space,
             status=err.http_status,
-            errors={field: _message(err)},
+            errors={field: _reason(err)},
             sent=sent,
         )
     app_state(request).apps_wake()
@@ -823,7 +831,7 @@ def route_add(space: str, request: Request, visitor: CurrentVisitor, form: Form)
     def work(session: Session, found: Space) -> object:
         port = sent.get("port", "").strip()
         if port and not port.isdigit():
-            raise InvalidInput("port: a number")
+            raise InvalidInput("port: a number", field="port")
         return add_route(
             session,
             space=found.name,
@@ -879,7 +887,7 @@ def redirect_add(space: str, request: Request, visitor: CurrentVisitor, form: Fo
     def work(session: Session, found: Space) -> object:
         status = sent.get("status", "301")
         if status not in ("301", "302", "307", "308"):
-            raise InvalidInput("status: 301, 302, 307 or 308")
+            raise InvalidInput("status: 301, 302, 307 or 308", field="status")
         return add_redirect(
             session,
             space=found.name,

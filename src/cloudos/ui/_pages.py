@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.apps._routes import add_space
 from cloudos.apps._stack import parse_template
-from cloudos.errors import CloudOSError, Conflict, Forbidden, NotFound
+from cloudos.errors import CloudOSError, Forbidden, NotFound
 from cloudos.identity import (
     Principal,
     SignInRefused,
@@ -547,7 +547,8 @@ def install(template_id: str, request: Request, visitor: CurrentVisitor, form: F
                 target=name,
                 failed=err,
             )
-        where = {wizard.APP_FIELD: str(err)} if isinstance(err, Conflict) else {}
+        # An error about the app's name (taken) shows at the wizard's name field.
+        where = {wizard.APP_FIELD: str(err)} if err.field == "name" else {}
         context = _wizard_context(
             template, spaces, sent, errors=where, error=None if where else str(err)
         )

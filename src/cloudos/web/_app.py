@@ -12,7 +12,7 @@ import asyncio
 import gc
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -35,7 +35,14 @@ from cloudos import __version__
 from cloudos.apps import AppManager, ReconcileLoop, Reconciler
 from cloudos.apps._router_sync import RouterSettings, RouterSync
 from cloudos.engine import detect_engine, detect_ipvs
-from cloudos.errors import CloudOSError
+from cloudos.errors import (
+    CloudOSError,
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
 from cloudos.identity import audit
 from cloudos.settings import Settings
 from cloudos.store import Database
@@ -264,15 +271,37 @@ def _install_metrics(app: FastAPI, settings: Settings, registry: CollectorRegist
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _problem(status: int, title: str, detail: str) -> JSONResponse:
-    body = Problem(title=title, status=status, detail=detail).model_dump()
-    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+def _problem(
+    status: int, title: str, detail: str, *, code: str, field: str | None = None
+) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail, code=code, field=field)
+    return JSONResponse(
+        body.model_dump(), status_code=status, media_type="application/problem+json"
+    )
+
+
+# The code of an HTTP error FastAPI or Starlette raise itself (a method not allowed, a
+# route it does not have): the one of our error with that status, else "error".
+_CODE_BY_STATUS = {
+    error.http_status: error.default_code
+    for error in (InvalidInput, Forbidden, NotFound, Unauthenticated, Conflict)
+}
+
+
+def _field_path(location: Sequence[object]) -> str | None:
+    """A pydantic error's location as a dotted field, without "body"/"query" first."""
+    parts = [str(part) for part in location]
+    if parts and parts[0] in {"body", "query", "path", "header", "cookie"}:
+        parts = parts[1:]
+    return ".".join(parts) or None
 
 
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(CloudOSError)
     async def cloudos_error(_request: Request, err: CloudOSError) -> JSONResponse:
-        response = _problem(err.http_status, type(err).__name__, str(err))
+        response = _problem(
+            err.http_status, type(err).__name__, str(err), code=err.code, field=err.field
+        )
         if err.http_status == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response
@@ -280,14 +309,19 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, err: RequestValidationError) -> JSONResponse:
         first = err.errors()[0] if err.errors() else {"loc": (), "msg": "invalid request"}
-        where = ".".join(str(part) for part in first.get("loc", ()))
+        location = first.get("loc", ())
+        where = ".".join(str(part) for part in location)
+        field = _field_path(location)
         if first.get("type") == "extra_forbidden":
-            return _problem(422, "Invalid request", f"{where}: unknown field")
-        return _problem(422, "Invalid request", f"{where}: {first.get('msg')}")
+            detail = f"{where}: unknown field"
+        else:
+            detail = f"{where}: {first.get('msg')}"
+        return _problem(422, "Invalid request", detail, code="invalid_input", field=field)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
-        response = _problem(err.status_code, "HTTP error", str(err.detail))
+        code = _CODE_BY_STATUS.get(err.status_code, "error")
+        response = _problem(err.status_code, "HTTP error", str(err.detail), code=code)
         if err.status_code == 401:
             response.headers["WWW-Authenticate"] = "Bearer"
         return response

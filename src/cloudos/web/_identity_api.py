@@ -392,10 +392,12 @@ def token_create(body: TokenIn, request: Request, principal: CurrentPrincipal) -
             assert mine is not None
             role = role or mine
             if not at_least(mine, role):
-                raise Forbidden(f"role: you are {mine} in space {body.space!r}, not {role}")
+                raise Forbidden(
+                    f"role: you are {mine} in space {body.space!r}, not {role}", field="role"
+                )
             space_id = space.id
         elif body.role is not None:
-            raise InvalidInput("role: give a space for a role-scoped token")
+            raise InvalidInput("role: give a space for a role-scoped token", field="role")
         else:
             role = None
         expires = utcnow() + timedelta(days=body.expires_days) if body.expires_days else None
@@ -630,7 +632,8 @@ def _check_outlives(session: Session, principal: Principal, expires: datetime | 
     if expires is None or expires > maker.expires_at:
         raise Forbidden(
             "expires_days: a token scoped to a space cannot make a token that outlives it "
-            f"(it expires {maker.expires_at:%Y-%m-%d %H:%M} UTC)"
+            f"(it expires {maker.expires_at:%Y-%m-%d %H:%M} UTC)",
+            field="expires_days",
         )
 
 

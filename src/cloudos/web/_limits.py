@@ -33,7 +33,7 @@ from typing import Any
 from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match
 
-from cloudos.errors import CloudOSError
+from cloudos.errors import CloudOSError, InvalidInput
 
 MAX_JSON_DEPTH = 32
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
@@ -61,6 +61,7 @@ class PayloadTooLarge(CloudOSError):
 
     exit_code = 1
     http_status = 413
+    default_code = "too_large"
 
 
 def json_depth(body: bytes) -> int:
@@ -222,9 +223,9 @@ def _counting(receive: Receive, limit: int) -> Receive:
 async def _refuse(scope: Scope, send: Send, status: int, title: str, detail: str) -> None:
     """Answer ``status`` without reading further: a problem document, or a page."""
     if scope.get("path", "").startswith("/api/"):
-        body = json.dumps(
-            {"type": "about:blank", "title": title, "status": status, "detail": detail}
-        ).encode()
+        problem = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+        code = PayloadTooLarge.default_code if status == 413 else InvalidInput.default_code
+        body = json.dumps({**problem, "code": code, "field": None}).encode()
         media = b"application/problem+json"
     else:
         body = _PAGE.format(title=html.escape(title), detail=html.escape(detail)).encode()

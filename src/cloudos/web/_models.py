@@ -18,7 +18,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from cloudos.errors import InvalidInput
 
@@ -36,6 +36,15 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    code: str = Field(
+        description="A stable snake_case word for the kind of error, for programs to branch "
+        "on (`invalid_input`, `name_taken`, ...; docs/architecture.md lists them all)."
+    )
+    field: str | None = Field(
+        default=None,
+        description="The input the error is about (a body key, dotted when nested, or a "
+        "query parameter), or null.",
+    )
 
 
 _QUERY_NAMES: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
@@ -63,7 +72,8 @@ def known_query(request: Request) -> None:
     if unknown:
         takes = ", ".join(sorted(names)) or "none"
         raise InvalidInput(
-            f"query.{unknown[0]}: unknown query parameter (this operation takes: {takes})"
+            f"query.{unknown[0]}: unknown query parameter (this operation takes: {takes})",
+            field=unknown[0],
         )
 
 
