@@ -49,8 +49,11 @@ def client(tmp_path: Path, database: Database) -> Iterator[TestClient]:
     """The app, with a fake engine and one app ``shop`` installed."""
     settings = Settings(data_dir=tmp_path, instance="web-test", https_port=1)
     app = create_app(
-        settings=settings, database=database, connect_engine=FakeEngine, reconcile=False
-    )  # type: ignore[arg-type]
+        settings=settings,
+        database=database,
+        connect_engine=FakeEngine,  # type: ignore[arg-type]  # a fake: what these tests reach
+        reconcile=False,
+    )
     app.state.cloudos.apps.install(
         space="default",
         name="shop",
