@@ -230,7 +230,7 @@ class ControlPlane:
         self.log.close()
         label = f"io.cloudos.instance={self.instance}"
         for service in client.services.list(filters={"label": label}):
-            service.remove()
+            service.remove()  # type: ignore[no-untyped-call]
         wait(
             lambda: not client.containers.list(all=True, sparse=True, filters={"label": label}),
             timeout=60,
@@ -330,7 +330,7 @@ class PlainSwarm:
 
     def _join(self, network: str) -> None:
         """Attach the router to ``network``; return once its new task answers."""
-        service = self.client.services.get(f"{self.router}_caddy")
+        service = self.client.services.get(f"{self.router}_caddy")  # type: ignore[no-untyped-call]
         before = {task["ID"] for task in service.tasks()}
         subprocess.run(
             ["docker", "service", "update", "--detach", "--network-add", network, service.name],
@@ -382,7 +382,9 @@ class PlainSwarm:
     def _remove(self, stack: str) -> None:
         self.deployed.discard(stack)
         subprocess.run(["docker", "stack", "rm", stack], check=True, capture_output=True)
-        selector = {"label": f"com.docker.stack.namespace={stack}"}
+        selector: dict[str, str | list[str] | bool] = {
+            "label": f"com.docker.stack.namespace={stack}"
+        }
         wait(
             lambda: not self.client.containers.list(all=True, sparse=True, filters=selector),
             timeout=60,

@@ -151,23 +151,25 @@ def main() -> None:
     socket_dir.chmod(0o755)
     client.networks.create(network, driver="overlay", attachable=True, labels=LABELS)
     try:
-        client.services.create(
+        client.services.create(  # type: ignore[no-untyped-call]
             image_ref("static"),
             name=web,
             labels=LABELS,
             networks=[network],
-            endpoint_spec=EndpointSpec(mode="dnsrr", ports={direct_port: (8080, "tcp", "host")}),
+            # docker's stubs key ports by str; the SDK takes published port numbers.
+            endpoint_spec=EndpointSpec(mode="dnsrr", ports={direct_port: (8080, "tcp", "host")}),  # type: ignore[dict-item]
         )
-        client.services.create(
+        client.services.create(  # type: ignore[no-untyped-call]
             image_ref("router"),
             name=router,
             labels=LABELS,
             networks=[network],
             endpoint_spec=EndpointSpec(
                 mode="dnsrr",
+                # docker's stubs key ports by str; the SDK takes published port numbers.
                 ports={
-                    http_port: (http_port, "tcp", "host"),
-                    https_port: (https_port, "tcp", "host"),
+                    http_port: (http_port, "tcp", "host"),  # type: ignore[dict-item]
+                    https_port: (https_port, "tcp", "host"),  # type: ignore[dict-item]
                 },
             ),
             mounts=[Mount(ADMIN_DIR, str(socket_dir), type="bind")],
@@ -228,7 +230,7 @@ def main() -> None:
     finally:
         for name in (router, web):
             with contextlib.suppress(docker.errors.NotFound):
-                client.services.get(name).remove()
+                client.services.get(name).remove()  # type: ignore[no-untyped-call]
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and client.api.containers(
             all=True, filters={"name": f"{prefix}-"}

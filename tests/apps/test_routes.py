@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import bcrypt
 import pytest
@@ -45,7 +45,7 @@ def add(manager: AppManager, domain: str = "shop.test", **options: Any) -> Route
 
 def test_a_plain_password_is_stored_only_as_a_bcrypt_hash(apps: AppManager) -> None:
     row = add(apps, basic_auth=[{"username": "ann", "password": "open sesame"}])
-    [user] = row.options["basic_auth"]  # type: ignore[attr-defined]
+    [user] = cast("list[dict[str, str]]", row.options["basic_auth"])
     assert user["username"] == "ann"
     assert set(user) == {"username", "password_hash"}
     assert bcrypt.checkpw(b"open sesame", user["password_hash"].encode())

@@ -41,7 +41,7 @@ def inputs(**values: object) -> StackInputs:
 
 def test_same_inputs_give_the_same_yaml_and_spec_hash() -> None:
     first = build_stack(inputs(), library=LIBRARY)
-    second = build_stack(replace(inputs(), values=dict(reversed(inputs().values.items()))),
+    second = build_stack(replace(inputs(), values=dict(reversed(list(inputs().values.items())))),
                          library=LIBRARY)  # fmt: skip
     assert first.yaml == second.yaml
     assert first.spec_hash == second.spec_hash

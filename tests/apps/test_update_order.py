@@ -89,7 +89,9 @@ def test_the_order_decision(
     ports: list[Any], placement: dict[str, Any], order: str, after: str
 ) -> None:
     deploy = {"update_config": {"order": order}, "rollback_config": {"order": order}}
-    stack = {"services": {"web": {"ports": ports, "deploy": {**deploy, "placement": placement}}}}
+    stack: dict[str, Any] = {
+        "services": {"web": {"ports": ports, "deploy": {**deploy, "placement": placement}}}
+    }
     notes = placeable_update_order(stack)
     changed = stack["services"]["web"]["deploy"]
     assert (changed["update_config"]["order"], changed["rollback_config"]["order"]) == (after,) * 2

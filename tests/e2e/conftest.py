@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import docker
 import httpx
@@ -33,6 +33,9 @@ UNREACHABLE_ACME = "https://127.0.0.1:1/directory"
 
 class ControlPlane:
     """A ``cloudos serve`` of its own (data, port, instance) and an API client for it."""
+
+    api: httpx.Client  # from the first start on
+    log: TextIO
 
     def __init__(self, root: Path, client: docker.DockerClient, *, router: bool = False) -> None:
         self.instance = f"e2e{uuid.uuid4().hex[:6]}"
@@ -199,9 +202,9 @@ def remove_instance(client: docker.DockerClient, instance: str) -> None:
         # Removed again on each pass: a control plane still stopping may have put its
         # router back. The low-level container list: the high-level one inspects each
         # container and fails with NotFound when one goes away in between.
-        for service in client.api.services(filters={"label": label}):
+        for service in client.api.services(filters={"label": label}):  # type: ignore[no-untyped-call]
             with contextlib.suppress(docker.errors.NotFound):
-                client.api.remove_service(service["ID"])
+                client.api.remove_service(service["ID"])  # type: ignore[no-untyped-call]
         return not client.api.containers(all=True, filters={"label": label})
 
     wait_until(gone, timeout=90, what="services and containers gone")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import cast
 
 import pytest
 
@@ -88,7 +89,9 @@ def root_query(plane: ControlPlane, sql: str) -> list[str]:
 
 def used_database(plane: ControlPlane, name: str) -> str:
     """The database the app's own container reaches with its credentials."""
-    label = {"label": f"com.docker.stack.namespace={plane.instance}-default-{name}"}
+    label: dict[str, str | list[str] | bool] = {
+        "label": f"com.docker.stack.namespace={plane.instance}-default-{name}"
+    }
     container = plane.docker.containers.list(filters=label)[0]
     probe = container.exec_run(
         [
@@ -101,7 +104,7 @@ def used_database(plane: ControlPlane, name: str) -> str:
         ]
     )
     assert probe.exit_code == 0, probe.output
-    return str(probe.output.decode().strip())
+    return str(cast(bytes, probe.output).decode().strip())
 
 
 def test_kill_9_while_apps_get_their_databases(control_plane: ControlPlane) -> None:

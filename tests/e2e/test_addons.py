@@ -58,11 +58,11 @@ def setup(docker_client: docker.DockerClient) -> Iterator[Setup]:
                 endpoint_mode="dnsrr",
             )
         for server in servers.values():
-            wait_until(
-                lambda server=server: addons.server_status(docker_client, server).healthy,
-                timeout=120,
-                what=f"{server.stack} healthy",
-            )
+
+            def healthy(server: AddonServer = server) -> bool:
+                return addons.server_status(docker_client, server).healthy
+
+            wait_until(healthy, timeout=120, what=f"{server.stack} healthy")
         yield Setup(docker_client, servers)
     finally:
         for container in docker_client.containers.list(

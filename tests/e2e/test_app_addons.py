@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -62,7 +63,9 @@ def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
     assert blog.split("db=")[1] != shop_db
 
     # From inside blog's container, blog's credentials do not open shop's database.
-    label = {"label": f"com.docker.stack.namespace={plane.instance}-default-blog"}
+    label: dict[str, str | list[str] | bool] = {
+        "label": f"com.docker.stack.namespace={plane.instance}-default-blog"
+    }
     container = plane.docker.containers.list(filters=label)[0]
     probe = container.exec_run(
         [
@@ -121,11 +124,11 @@ def test_php_apps_get_their_own_databases(routed_plane: ControlPlane) -> None:
     )
     assert plane.api.delete("/spaces/default/apps/blog").status_code == 202
     for name in ("shop", "blog"):
-        wait_until(
-            lambda n=name: plane.api.get(f"/spaces/default/apps/{n}").status_code == 404,
-            timeout=120,
-            what=f"{name} removed",
-        )
+
+        def removed(n: str = name) -> bool:
+            return plane.api.get(f"/spaces/default/apps/{n}").status_code == 404
+
+        wait_until(removed, timeout=120, what=f"{name} removed")
     databases = set(server_status(plane.docker, server).databases)
     assert shop_db not in databases
     assert blog_db in databases
@@ -150,7 +153,9 @@ def test_a_dedicated_server_asked_at_install_and_a_dump_restored_through_the_cli
         (addon["server"], "notes", 1, True)
     ]
     # On the swarm: the app talks to its own server; the space has none of that kind.
-    label = {"label": f"com.docker.stack.namespace={plane.instance}-default-notes"}
+    label: dict[str, str | list[str] | bool] = {
+        "label": f"com.docker.stack.namespace={plane.instance}-default-notes"
+    }
     container = plane.docker.containers.list(filters=label)[0]
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     assert env["POSTGRES_HOST"] == f"{addon['server']}_server"
@@ -166,7 +171,7 @@ def test_a_dedicated_server_asked_at_install_and_a_dump_restored_through_the_cli
             environment={"SQL": statement},
         )  # fmt: skip
         assert run.exit_code == 0, run.output
-        return run.output.decode().split()
+        return cast(bytes, run.output).decode().split()
 
     sql("CREATE TABLE notes (body text)")
     sql("INSERT INTO notes VALUES ('first')")
@@ -213,15 +218,15 @@ def test_a_files_mode_app_connects_with_no_password_in_what_docker_inspect_shows
     )[0]
     secret = container.exec_run(["cat", "/run/secrets/MYSQL_PASSWORD"])
     assert secret.exit_code == 0, secret.output
-    password = secret.output.decode()
+    password = cast(bytes, secret.output).decode()
     assert len(password) == 32
 
     # The app itself (its page, run in its container) reaches its database.
     page = container.exec_run(["php", "/srv/www/index.php"])
     assert page.exit_code == 0, page.output
-    assert page.output.decode().startswith("hits=1 db=")
+    assert cast(bytes, page.output).decode().startswith("hits=1 db=")
 
-    service = plane.docker.services.get(f"{stack}_web")
+    service = plane.docker.services.get(f"{stack}_web")  # type: ignore[no-untyped-call]
     env = service.attrs["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert "MYSQL_PASSWORD_FILE=/run/secrets/MYSQL_PASSWORD" in env
     assert "MYSQL_URL_FILE=/run/secrets/MYSQL_URL" in env

@@ -146,10 +146,10 @@ def test_app_is_served_by_its_host_name_over_https(routed_plane: ControlPlane) -
 
     listed = json.loads(cloudos("route", "ls", "--json").stdout)
     assert {r["domain"] for r in listed} == {"hello.default.localhost", "www.hello.test"}
-    added = cloudos(
+    prefixed = cloudos(
         "route", "add", "api.hello.test", "--app", "hello", "--path", "/api", "--strip-prefix"
     )
-    assert added.returncode == 0, added.stderr
+    assert prefixed.returncode == 0, prefixed.stderr
     refused = cloudos("route", "add", "bad..name", "--app", "hello")
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr
@@ -177,7 +177,7 @@ def test_app_is_served_by_its_host_name_over_https(routed_plane: ControlPlane) -
     assert (settings["http_port"], settings["https_port"]) == (plane.http_port, plane.https_port)
 
     # A replaced router task gets its whole configuration back by itself.
-    service = plane.docker.services.get(f"{plane.instance}-router_caddy")
+    service = plane.docker.services.get(f"{plane.instance}-router_caddy")  # type: ignore[no-untyped-call]
 
     def running_task() -> str | None:
         tasks = service.tasks(filters={"desired-state": "running"})
@@ -552,7 +552,7 @@ def test_first_app_of_a_new_space_is_served_as_soon_as_the_replaced_router_answe
         timeout=120,
         what="the first app through the router",
     )
-    service = plane.docker.services.get(f"{plane.instance}-router_caddy")
+    service = plane.docker.services.get(f"{plane.instance}-router_caddy")  # type: ignore[no-untyped-call]
     before = {t["ID"] for t in service.tasks()}
 
     plane.new_space("blue")
@@ -560,7 +560,9 @@ def test_first_app_of_a_new_space_is_served_as_soon_as_the_replaced_router_answe
     assert plane.api.post("/spaces/blue/apps", json={"name": "two", **install}).status_code == 201
     plane.wait_status("two", {"running"}, space="blue", timeout=90)
     wait_until(
-        lambda: {t["ID"] for t in service.tasks(filters={"desired-state": "running"})} - before,
+        lambda: bool(
+            {t["ID"] for t in service.tasks(filters={"desired-state": "running"})} - before
+        ),
         timeout=60,
         what="the router replaced to join the new space's network",
     )

@@ -175,7 +175,9 @@ volumes:
             check=True,
             capture_output=True,
         )
-        label = {"label": f"com.docker.swarm.service.name={stack}_web"}
+        label: dict[str, str | list[str] | bool] = {
+            "label": f"com.docker.swarm.service.name={stack}_web"
+        }
         wait_until(lambda: bool(plane.docker.containers.list(filters=label)), what="hand-made task")
         container = plane.docker.containers.list(filters=label)[0]
         container.exec_run(["sh", "-c", "echo kept-data > /srv/www/index.html"], user="0")
@@ -185,7 +187,7 @@ volumes:
         assert {"name": stack, "services": [f"{stack}_web"]} in listed
         # A few reconcile passes later it is still untouched.
         time.sleep(3)
-        spec = plane.docker.services.get(f"{stack}_web").attrs["Spec"]
+        spec = plane.docker.services.get(f"{stack}_web").attrs["Spec"]  # type: ignore[no-untyped-call]
         assert "io.cloudos.instance" not in spec["Labels"]
 
         adopted = plane.api.post("/spaces/default/adopt", json={"stack": stack, "name": "adopted"})
@@ -193,7 +195,7 @@ volumes:
         plane.wait_status("adopted", {"running"})
         wait_until(
             lambda: (
-                plane.docker.services.get(f"{stack}_web")
+                plane.docker.services.get(f"{stack}_web")  # type: ignore[no-untyped-call]
                 .attrs["Spec"]["Labels"]
                 .get("io.cloudos.instance")
                 == plane.instance
@@ -210,7 +212,7 @@ volumes:
 
 def reach(plane: ControlPlane, from_stack: str, to_host: str) -> bool:
     """Whether a task of ``from_stack`` gets an HTTP answer from ``to_host:8080``."""
-    label = {"label": f"com.docker.stack.namespace={from_stack}"}
+    label: dict[str, str | list[str] | bool] = {"label": f"com.docker.stack.namespace={from_stack}"}
     container = plane.docker.containers.list(filters=label)[0]
     result = container.exec_run(
         ["curl", "-fsS", "-m", "3", "-o", "/dev/null", f"http://{to_host}:8080/"]
@@ -273,7 +275,7 @@ def running_tasks(plane: ControlPlane, app: str) -> set[str]:
         task["ID"]
         for service in plane.docker.services.list(filters=label)
         if app in service.name
-        for task in service.tasks(filters={"desired-state": "running"})
+        for task in service.tasks(filters={"desired-state": "running"})  # type: ignore[no-untyped-call]
         if task["Status"]["State"] == "running"
     }
 

@@ -6,12 +6,13 @@ import contextlib
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import httpx
 import pytest
 from docker.models.containers import Container
+from docker.models.images import Image
 
 import cloudos
 from cloudos.engine.images import IMAGE_NAMES, build_images, image_ref, image_status
@@ -54,13 +55,15 @@ def wait_healthy(container: Container, *, timeout: float = 90) -> None:
             break
         time.sleep(1)
     logs = container.logs(tail=30).decode(errors="replace")
-    pytest.fail(f"{container.image.tags} is {status!r}, not healthy; logs:\n{logs}")
+    image = cast(Image, container.image)  # a started container has its image
+    pytest.fail(f"{image.tags} is {status!r}, not healthy; logs:\n{logs}")
 
 
 def run_in(container: Container, command: list[str], **kwargs: Any) -> tuple[int, str]:
     """Run a command inside the container; its exit code and output."""
     code, output = container.exec_run(command, **kwargs)
-    return code, output.decode(errors="replace")
+    # Not detached, not streamed: an exit code and the whole output.
+    return cast(int, code), cast(bytes, output).decode(errors="replace")
 
 
 def process_users(container: Container) -> set[str]:

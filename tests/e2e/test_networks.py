@@ -24,7 +24,7 @@ def test_a_network_in_use_is_refused_naming_the_service_then_removed_once_it_lef
     client.networks.create(
         name, driver="overlay", attachable=True, labels={INSTANCE_LABEL: instance}
     )
-    service = client.services.create(
+    service = client.services.create(  # type: ignore[no-untyped-call]
         image_ref("static"),
         command=["sleep", "600"],
         name=f"{instance}-router_caddy",

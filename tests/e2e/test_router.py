@@ -136,10 +136,10 @@ class Rig:
 
     def create_service(self, name: str, image: str, **kwargs: Any) -> None:
         self.services.append(name)
-        self.client.services.create(image, name=name, labels=LABELS, **kwargs)
+        self.client.services.create(image, name=name, labels=LABELS, **kwargs)  # type: ignore[no-untyped-call]
 
     def running_container(self, service: str) -> str | None:
-        tasks = self.client.services.get(service).tasks(filters={"desired-state": "running"})
+        tasks = self.client.services.get(service).tasks(filters={"desired-state": "running"})  # type: ignore[no-untyped-call]
         for task in tasks:
             status = task.get("Status", {})
             if status.get("State") == "running":
@@ -178,9 +178,10 @@ def rig(
             networks=[rig.network],
             endpoint_spec=EndpointSpec(
                 mode="dnsrr",
+                # docker's stubs key ports by str; the SDK takes published port numbers.
                 ports={
-                    rig.http_port: (rig.http_port, "tcp", "host"),
-                    rig.https_port: (rig.https_port, "tcp", "host"),
+                    rig.http_port: (rig.http_port, "tcp", "host"),  # type: ignore[dict-item]
+                    rig.https_port: (rig.https_port, "tcp", "host"),  # type: ignore[dict-item]
                 },
             ),
             mounts=[
@@ -195,7 +196,7 @@ def rig(
     finally:
         for name in rig.services:
             with contextlib.suppress(docker.errors.NotFound):
-                docker_client.services.get(name).remove()
+                docker_client.services.get(name).remove()  # type: ignore[no-untyped-call]
         wait_until(lambda: _tasks_gone(docker_client, rig.prefix), timeout=60, what="tasks gone")
         wait_until(lambda: _network_removed(docker_client, rig.network), timeout=30, what="network")
         # Caddy's files belong to the container's caddy user; root on the host can remove them.
@@ -316,8 +317,8 @@ def _pebble_tls(trust: Path, pebble_dir: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def pebble(rig: Rig) -> Iterator[int]:
-    """Pebble on the router's network as ``pebble``; yields its management port on 127.0.0.1."""
+def pebble(rig: Rig) -> int:
+    """Pebble on the router's network as ``pebble``; its management port on 127.0.0.1."""
     rig.client.images.build(
         fileobj=io.BytesIO(PEBBLE_DOCKERFILE), tag=PEBBLE_IMAGE, network_mode="host", rm=True
     )
@@ -329,7 +330,8 @@ def pebble(rig: Rig) -> Iterator[int]:
         f"{rig.prefix}-pebble",
         PEBBLE_IMAGE,
         networks=[NetworkAttachmentConfig(rig.network, aliases=["pebble"])],
-        endpoint_spec=EndpointSpec(mode="dnsrr", ports={management: (15000, "tcp", "host")}),
+        # docker's stubs key ports by str; the SDK takes published port numbers.
+        endpoint_spec=EndpointSpec(mode="dnsrr", ports={management: (15000, "tcp", "host")}),  # type: ignore[dict-item]
         mounts=[Mount("/etc/pebble", str(pebble_dir), type="bind", read_only=True)],
         env=["PEBBLE_VA_ALWAYS_VALID=1", "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0"],
     )
@@ -530,7 +532,7 @@ def test_a_restarted_router_gets_its_config_back_and_keeps_its_certificates(
     }
     old_container = rig.running_container(rig.router)
 
-    rig.client.services.get(rig.router).force_update()
+    rig.client.services.get(rig.router).force_update()  # type: ignore[no-untyped-call]
     wait_until(
         lambda: rig.running_container(rig.router) not in (None, old_container),
         timeout=90,

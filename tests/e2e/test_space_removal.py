@@ -47,7 +47,7 @@ def test_removing_a_routed_space_leaves_the_other_spaces_routed_and_frees_its_na
         what="alpha's app through the router",
     )
     network = f"{plane.instance}-alpha"
-    router = plane.docker.services.get(f"{plane.instance}-router_caddy")
+    router = plane.docker.services.get(f"{plane.instance}-router_caddy")  # type: ignore[no-untyped-call]
     attached = {
         plane.docker.networks.get(n["Target"]).name
         for n in router.attrs["Spec"]["TaskTemplate"].get("Networks", [])

@@ -33,7 +33,7 @@ def stack_name(docker_client: docker.DockerClient) -> Iterator[str]:
     for service in docker_client.services.list(
         filters={"label": f"com.docker.stack.namespace={name}"}
     ):
-        service.remove()
+        service.remove()  # type: ignore[no-untyped-call]
 
 
 def web_stack(port: int, endpoint_mode: str) -> str:
@@ -70,7 +70,7 @@ def test_deployed_stack_serves_http_and_is_ours(
     stack = find_stack(client, stack_name)
     assert stack is not None
     assert stack.owned_by("e2e")
-    service = client.services.get(f"{stack_name}_web")
+    service = client.services.get(f"{stack_name}_web")  # type: ignore[no-untyped-call]
     assert service.attrs["Spec"]["Labels"][INSTANCE_LABEL] == "e2e"
     # Swarm marks the task running once the image's health check passes.
     wait_until(
@@ -95,7 +95,7 @@ def test_a_stack_cloudos_did_not_create_is_never_touched(
 ) -> None:
     client = built_images
     # Created by hand, without our label, as a user might have done.
-    client.services.create(
+    client.services.create(  # type: ignore[no-untyped-call]
         image_ref("static"),
         name=f"{stack_name}_web",
         labels={"com.docker.stack.namespace": stack_name},
@@ -109,7 +109,7 @@ def test_a_stack_cloudos_did_not_create_is_never_touched(
         deploy_stack(
             client, name=stack_name, compose_yaml=web_stack(free_port(), "dnsrr"), instance="e2e"
         )
-    assert client.services.get(f"{stack_name}_web") is not None
+    assert client.services.get(f"{stack_name}_web") is not None  # type: ignore[no-untyped-call]
 
 
 def test_doctor_json_describes_this_machine(cloudos: Runner, tmp_path: Path) -> None:

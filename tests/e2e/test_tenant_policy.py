@@ -5,6 +5,7 @@ then answers, and an app on a host port finishes its updates on one node."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 
 import httpx
 import pytest
@@ -32,7 +33,7 @@ def install(
     )
 
 
-def reader(secrets: dict[str, object]) -> str:
+def reader(secrets: Mapping[str, object]) -> str:
     """A template whose one service reads the secrets ``secrets`` declares."""
     return yaml.safe_dump(
         {

@@ -76,7 +76,7 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
     )
     assert [c.attrs["Config"]["Hostname"] for c in control] == [built_images.info()["Name"]]
     # Swarm holds it to its memory limit (the setting control_memory, 1G by default).
-    spec = built_images.services.get(service).attrs["Spec"]["TaskTemplate"]
+    spec = built_images.services.get(service).attrs["Spec"]["TaskTemplate"]  # type: ignore[no-untyped-call]
     assert spec["Resources"]["Limits"]["MemoryBytes"] == 1024**3
     assert [c.attrs["HostConfig"]["Memory"] for c in control] == [1024**3]
 
@@ -91,9 +91,9 @@ def test_up_serves_down_keeps_data_and_clouds_live_side_by_side(
         timeout=60,
         what="the control plane through the router",
     )
-    control = via_router(first, "cloud.localhost")
-    assert control is not None
-    assert (control.status_code, control.headers["location"]) == (303, "/signin?next=/")
+    signin = via_router(first, "cloud.localhost")
+    assert signin is not None
+    assert (signin.status_code, signin.headers["location"]) == (303, "/signin?next=/")
     plain = via_router(first, "cloud.localhost", https=False)
     assert plain is not None
     assert plain.status_code == 308

@@ -195,7 +195,7 @@ def tiny_registry(tmp_path: Path) -> list[PlatformImage]:
     return registry
 
 
-_OK_BUILD = [
+_OK_BUILD: list[dict[str, Any]] = [
     {"stream": "Step 1/2 : FROM debian:bookworm-slim\n"},
     {"stream": " ---> abc\n"},
     {"aux": {"ID": "sha256:new"}},
@@ -302,7 +302,7 @@ def test_missing_base_image_runs_the_script(
         ran.append(command)
         return _Done()
 
-    monkeypatch.setattr(images.subprocess, "run", fake_run)
+    monkeypatch.setattr("cloudos.engine.images.subprocess.run", fake_run)
     client = _FakeClient({}, _OK_BUILD)
     with pytest.raises(EnvironmentProblem, match=r"cannot provide the base image.*needs root"):
         build_images(client, registry=tiny_registry)  # type: ignore[arg-type]

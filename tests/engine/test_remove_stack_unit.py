@@ -75,7 +75,7 @@ class FakeEngine:
 
 @pytest.fixture(autouse=True)
 def _no_sleep(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stacks.time, "sleep", lambda _seconds: None)
+    monkeypatch.setattr("cloudos.engine._stacks.time.sleep", lambda _seconds: None)
 
 
 def test_a_volume_recreated_by_a_late_task_is_removed_again() -> None:

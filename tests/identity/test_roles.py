@@ -37,9 +37,9 @@ def test_roles_by_space_agree_with_role_in_for_every_kind_of_caller(database: Da
         ]
         for caller in callers:
             expected = {
-                space.id: role
+                space.id: found
                 for space in spaces
-                if (role := role_in(session, caller, space)) is not None
+                if (found := role_in(session, caller, space)) is not None
             }
             assert roles_by_space(session, caller, spaces) == expected, caller
         # What the callers above get, spelled out for ann and her developer token in b.

@@ -356,7 +356,7 @@ def test_the_end_to_end_apps_install_in_a_space_that_allows_nothing(
 
 
 def test_adopting_a_stack_checks_its_services(manager: AppManager) -> None:
-    document = {
+    document: dict[str, Any] = {
         "format": "cloudos.template/v1",
         "id": "local.adopted.hand",
         "version": "1.0.0",

@@ -181,7 +181,7 @@ def test_exists_and_missing_conditions_look_below_the_target() -> None:
 
 def test_the_result_does_not_depend_on_attach_order() -> None:
     library = builtin_modifiers()
-    attached = [
+    mixed: list[AttachedModifier | Modifier] = [
         AttachedModifier(library["org.cloudos.space-network"], {"network": "space-net"}),
         AttachedModifier(library["org.cloudos.ownership"]),
         AttachedModifier(library["org.cloudos.replicas"], {"replicas": "2"}),
@@ -197,7 +197,7 @@ def test_the_result_does_not_depend_on_attach_order() -> None:
             priority=99,
         ),
     ]
-    attached = [a if isinstance(a, AttachedModifier) else AttachedModifier(a) for a in attached]
+    attached = [a if isinstance(a, AttachedModifier) else AttachedModifier(a) for a in mixed]
     outputs = set()
     for order in itertools.permutations(attached):
         result = render(two_services(), context=SAMPLE_CONTEXT, modifiers=list(order))

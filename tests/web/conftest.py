@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,7 @@ from tests.helpers import allow_test_ports
 
 
 class _NoEngine:
-    def __call__(self) -> object:
+    def __call__(self) -> NoReturn:
         raise AssertionError("this test must not reach the engine")
 
 
@@ -34,7 +35,7 @@ def client(tmp_path: Path, database: Database) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path, instance="web-test")
     app = create_app(
         settings=settings, database=database, connect_engine=_NoEngine(), reconcile=False
-    )  # type: ignore[arg-type]
+    )
     with TestClient(app) as test_client:
         yield test_client
 

@@ -35,7 +35,7 @@ import traceback
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import docker.errors
 import pytest
@@ -51,6 +51,7 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.core.result import Ok
 
 from cloudos.identity import create_token, create_user, set_member
 from cloudos.settings import Settings
@@ -71,7 +72,7 @@ SPACE, APP, TEMPLATE, ROUTE_DOMAIN = "acme", "blog", "org.wordpress.wordpress", 
 OTHER_SPACE = "rival"  # the stranger owns it: a member of the cloud, not of SPACE
 NO_SPACE = "nowhere"  # no such space: what SPACE must look like to the stranger
 # The seeded objects, by the name of the field that names one.
-SEEDED: dict[str, object] = {
+SEEDED: dict[str, str | int] = {
     "space": SPACE,
     "app": APP,
     "template": TEMPLATE,
@@ -85,6 +86,7 @@ SEEDED_PATH = {**SEEDED, "name": APP}
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+_Case: TypeAlias = "schemathesis.Case[schemathesis.APIOperation[Any, Any, Any, Any]]"
 
 
 class _Nothing:
@@ -137,8 +139,11 @@ def _control_plane(data_dir: Path) -> tuple[FastAPI, Database]:
     database = open_database(f"sqlite:///{data_dir / 'cloudos.db'}")
     settings = Settings(data_dir=data_dir, instance="fuzz", endpoint_mode="vip")
     app = create_app(
-        settings=settings, database=database, connect_engine=_EmptySwarm, reconcile=False
-    )  # type: ignore[arg-type]
+        settings=settings,
+        database=database,
+        connect_engine=_EmptySwarm,  # type: ignore[arg-type]  # a fake: what the API reaches
+        reconcile=False,
+    )
     return app, database
 
 
@@ -242,14 +247,14 @@ class _FreshPerOperation:
         return "".join([*lines, *traceback.format_exception_only(self.raised)])
 
 
-def _names_the_space(case: schemathesis.Case) -> bool:
+def _names_the_space(case: _Case) -> bool:
     body = case.body
     return (case.path_parameters or {}).get("space") == SPACE or (
         isinstance(body, dict) and body.get("space") == SPACE
     )
 
 
-def _elsewhere(case: schemathesis.Case) -> schemathesis.Case:
+def _elsewhere(case: _Case) -> _Case:
     """The same request, naming a space that does not exist instead of the seeded one."""
     body = case.body
     if isinstance(body, dict) and body.get("space") == SPACE:
@@ -274,7 +279,7 @@ def _tenant_boundary(caller: str) -> Callable[..., bool | None]:
     """
 
     @schemathesis.check
-    def tenant_boundary(ctx: Any, response: Any, case: schemathesis.Case) -> bool | None:
+    def tenant_boundary(ctx: Any, response: Any, case: _Case) -> bool | None:
         if not _names_the_space(case):
             return None
         status = response.status_code
@@ -300,14 +305,15 @@ def _checks(caller: str) -> list[Callable[..., bool | None]]:
     ]
 
 
-def _naming_seeds(case: schemathesis.Case) -> schemathesis.Case:
+def _naming_seeds(case: _Case) -> _Case:
     """The same request, naming the seeded objects wherever a field names one."""
     body = case.body
     if isinstance(body, dict):
         body = {key: SEEDED.get(key, value) for key, value in body.items()}
-        if isinstance(body.get("values"), dict) and body["values"]:
+        values = body.get("values")
+        if isinstance(values, dict) and values:
             # A fuzzed value for a parameter the seeded template has.
-            body["values"] = {"table_prefix": next(iter(body["values"].values()))}
+            body["values"] = {"table_prefix": next(iter(values.values()))}
     return case.operation.Case(
         path_parameters={
             key: SEEDED_PATH.get(key, value) for key, value in (case.path_parameters or {}).items()
@@ -337,7 +343,8 @@ def test_every_answer_is_a_documented_one(
     checks = _checks(caller)
     config = schemathesis.Config.from_dict({"seed": SEED, "generation": {"database": "none"}})
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", control_plane, config=config)
-    operations = [result.ok() for result in schema.get_all_operations()]
+    # An operation Schemathesis cannot read (an Err) is missing from the count below.
+    operations = [result.ok() for result in schema.get_all_operations() if isinstance(result, Ok)]
     documented = schema.raw_schema["paths"]
     assert len(operations) == sum(len(methods) for methods in documented.values())
     for operation in operations:
@@ -355,10 +362,11 @@ def test_every_answer_is_a_documented_one(
                 suppress_health_check=list(HealthCheck),
             )
             @given(cases.flatmap(lambda case: st.sampled_from([case, _naming_seeds(case)])))
-            def send(case: schemathesis.Case) -> None:
+            def send(case: _Case) -> None:
                 # Negative cases may carry their own Authorization: always send the caller's.
                 auth = control_plane.use(case.operation.label)
-                case.headers = {**(case.headers or {}), **auth}
+                # Kept a plain dict, as before: Schemathesis takes one where it types its own.
+                case.headers = {**dict(case.headers or {}), **auth}  # type: ignore[assignment]
                 control_plane.raised = None
                 try:
                     case.call_and_validate(checks=checks)

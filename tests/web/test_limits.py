@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 import uvicorn
@@ -25,7 +26,12 @@ DEEP = b"[" * 10_000  # what crashed the parser: 500 with a RecursionError
 RESTORE = "/api/v1/spaces/default/apps/blog/addons/mysql/restore"
 
 
-def _app(tmp_path: Path, database: Database, **limits: int) -> FastAPI:
+class _Limits(TypedDict, total=False):
+    max_body_bytes: int
+    max_upload_bytes: int
+
+
+def _app(tmp_path: Path, database: Database, **limits: Unpack[_Limits]) -> FastAPI:
     settings = Settings(data_dir=tmp_path, instance="limits-test", **limits)
     return create_app(settings=settings, database=database, connect_engine=None, reconcile=False)  # type: ignore[arg-type]
 

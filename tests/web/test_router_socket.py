@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -71,7 +71,7 @@ def test_forward_auth_for_a_space_lets_its_members_and_admins_through_with_their
 async def _call(scope: dict[str, Any]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
 
-    async def app(inner: dict[str, Any], _receive: Any, _send: Any) -> None:
+    async def app(inner: MutableMapping[str, Any], _receive: Any, _send: Any) -> None:
         seen.update(scheme=inner["scheme"], client=inner["client"])
 
     async def nothing() -> dict[str, Any]:

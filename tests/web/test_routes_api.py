@@ -45,8 +45,11 @@ def client(
     monkeypatch.setattr(_routes_api, "volume_mountpoint", no_volume)
     settings = Settings(data_dir=tmp_path, instance="web-test", https_port=1)
     app = create_app(
-        settings=settings, database=database, connect_engine=FakeEngine, reconcile=False
-    )  # type: ignore[arg-type]
+        settings=settings,
+        database=database,
+        connect_engine=FakeEngine,  # type: ignore[arg-type]  # a fake: what these tests reach
+        reconcile=False,
+    )
     app.state.cloudos.apps.install(
         space="default",
         name="shop",

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -128,7 +129,7 @@ def test_a_socket_through_a_value_is_refused_and_an_update_too(acme: TestClient)
 
 
 def test_a_modifier_cannot_add_what_the_template_may_not_ask(acme: TestClient) -> None:
-    acme.app.state.cloudos.apps.library["org.example.caps"] = modifier_from_dict(
+    cast(FastAPI, acme.app).state.cloudos.apps.library["org.example.caps"] = modifier_from_dict(
         {
             "format": "cloudos.modifier/v1",
             "id": "org.example.caps",

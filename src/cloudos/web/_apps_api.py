@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -665,7 +665,7 @@ def _merged_logs(
     tail: int | None,
     since: datetime | None,
     follow: bool,
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     lines: queue.Queue[bytes | None] = queue.Queue(maxsize=1000)
 
     def pump(service: str) -> None:
