@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.errors import Conflict, InvalidInput, NotFound
 from cloudos.spaces import create_space, set_ports
+from cloudos.statuses import DesiredState
 from cloudos.store.models import App, AppEvent, AppRevision
 from cloudos.vault import Vault, is_encrypted
 from tests.apps.conftest import hello
@@ -154,7 +155,7 @@ def test_unknown_space_or_app_is_not_found(manager: AppManager) -> None:
     for call in (
         lambda: manager.update(space="default", name="ghost", values={}),
         lambda: manager.rollback(space="default", name="ghost"),
-        lambda: manager.set_state(space="default", name="ghost", state="stopped"),
+        lambda: manager.set_state(space="default", name="ghost", state=DesiredState.STOPPED),
         lambda: manager.remove(space="default", name="ghost"),
     ):
         with pytest.raises(NotFound, match="app 'ghost'"):
@@ -251,10 +252,10 @@ def test_a_revision_number_beyond_any_integer_column_is_not_found(manager: AppMa
 
 def test_stop_and_start_set_desired_state_and_status(manager: AppManager) -> None:
     install(manager)
-    manager.set_state(space="default", name="hello", state="stopped")
+    manager.set_state(space="default", name="hello", state=DesiredState.STOPPED)
     app = app_row(manager)
     assert (app.desired_state, app.status) == ("stopped", "stopping")
-    manager.set_state(space="default", name="hello", state="running")
+    manager.set_state(space="default", name="hello", state=DesiredState.RUNNING)
     app = app_row(manager)
     assert (app.desired_state, app.status) == ("running", "starting")
     assert len(revisions(manager)) == 1, "stop and start are not new revisions"

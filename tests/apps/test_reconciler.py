@@ -19,6 +19,7 @@ from cloudos.apps import _reconciler as reconciler_module
 from cloudos.apps._reconciler import SETTLE_INTERVAL
 from cloudos.engine import ObservedService, ObservedStack
 from cloudos.errors import EnvironmentProblem
+from cloudos.statuses import DesiredState
 from cloudos.store.models import App, AppEvent
 from tests.apps.conftest import hello
 from tests.helpers import TEST_PORTS
@@ -243,11 +244,11 @@ def test_stop_start_and_remove_with_purge(
 ) -> None:
     install(manager, "web")
     reconciler.run_once()
-    manager.set_state(space="default", name="web", state="stopped")
+    manager.set_state(space="default", name="web", state=DesiredState.STOPPED)
     assert reconciler.run_once().actions == [Deploy(1, "t-default-web", stopped=True)]
     assert swarm.stacks["t-default-web"]["services"]["web"]["deploy"]["replicas"] == 0
     assert row(manager, "web").status == "stopped"
-    manager.set_state(space="default", name="web", state="running")
+    manager.set_state(space="default", name="web", state=DesiredState.RUNNING)
     reconciler.run_once()
     assert row(manager, "web").status == "running"
     manager.remove(space="default", name="web", purge=True)

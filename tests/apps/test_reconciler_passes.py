@@ -17,6 +17,7 @@ from cloudos.apps import _reconciler as reconciler_module
 from cloudos.engine import ObservedStack
 from cloudos.errors import EnvironmentProblem
 from cloudos.spaces import create_space, remove_space
+from cloudos.statuses import DesiredState
 from tests.apps.conftest import hello
 from tests.apps.test_reconciler import Clock, FakeSwarm
 
@@ -131,7 +132,7 @@ def test_a_pass_that_deploys_logs_one_line_with_its_actions_and_duration(
     assert sample(registry, "cloudos_reconcile_pass_seconds_bucket", le="0.5") == 1
     assert sample(registry, "cloudos_reconcile_pass_seconds_bucket", le="0.25") == 0
 
-    manager.set_state(space="default", name="web", state="stopped")
+    manager.set_state(space="default", name="web", state=DesiredState.STOPPED)
     manager.remove(space="default", name="blog", purge=False)
     logs.clear()
     reconciler.run_once()

@@ -19,6 +19,7 @@ from cloudos.spaces import (
     set_quota,
     stack_usage,
 )
+from cloudos.statuses import DesiredState
 from cloudos.store.models import App, AppRevision
 
 GIB = 1 << 30
@@ -91,7 +92,9 @@ def test_cpus_are_limits_times_replicas_across_the_space(acme: AppManager) -> No
         install(acme, "blog", sized(cpus="1.5"))
     assert str(refused.value) == "space 'acme' would use 3.5 of its 2 CPUs (app blog asks for 1.5)"
     assert stored(acme) == (1, 1)
-    acme.set_state(space="acme", name="web", state="stopped")  # stopped apps keep their share
+    acme.set_state(
+        space="acme", name="web", state=DesiredState.STOPPED
+    )  # stopped apps keep their share
     with pytest.raises(Forbidden, match=r"would use 3\.5 of its 2 CPUs"):
         install(acme, "blog", sized(cpus="1.5"))
     quota(acme, max_cpus=3.5)

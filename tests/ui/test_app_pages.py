@@ -13,6 +13,7 @@ from sqlalchemy import select
 from cloudos.apps import AppManager
 from cloudos.identity import create_user, set_member
 from cloudos.spaces import create_space
+from cloudos.statuses import AppStatus
 from cloudos.store.models import App, AppRevision, AuditEvent, Space
 from cloudos.ui._session import PAGES
 from cloudos.ui._shapes import DiffLine
@@ -172,7 +173,7 @@ def test_the_status_line_polls_until_the_app_settles(
     with cloud.database.session() as session:
         app = session.scalar(select(App).where(App.name == "site"))
         assert app is not None
-        app.status, app.status_reason = "failed", "tasks did not start within 60 s"
+        app.status, app.status_reason = AppStatus.FAILED, "tasks did not start within 60 s"
     failed = browser_client.get(f"{APP}/status").text
     assert "hx-trigger" not in failed
     assert 'data-settled="true"' in failed
