@@ -27,11 +27,11 @@ import time
 from pathlib import Path
 
 import httpx
+from _smoke import add_smoke_option
 from bench_reconcile import (
     DEFAULT_DIR,
     INSTANCE,
     NODE_ID,
-    SMOKE_HELP,
     SMOKE_SIZE,
     FakeEngine,
     Observation,
@@ -175,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    add_smoke_option(parser)
     args = parser.parse_args()
     for key in [key for key in os.environ if key.startswith("CLOUDOS_")]:
         del os.environ[key]  # the recording must see the settings `cloudos serve` gets

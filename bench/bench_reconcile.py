@@ -32,6 +32,7 @@ from typing import Any, Self
 from urllib.parse import parse_qs
 
 import docker
+from _smoke import add_smoke_option
 from sqlalchemy import select
 
 from cloudos.apps import (
@@ -55,10 +56,6 @@ DEFAULT_DIR = Path("/tmp/cloudos-bench-1000")
 NODE_ID = "benchnode0"
 # --smoke: the smallest database that still has several spaces with several apps each.
 SMOKE_SIZE = (2, 2)
-SMOKE_HELP = (
-    "one round at the smallest size, not timed: checks that the benchmark's machinery "
-    "works (tests/test_bench_smoke.py runs it in CI)"
-)
 
 
 def populate(data_dir: Path, *, spaces: int = 100, apps_per_space: int = 10) -> Database:
@@ -349,7 +346,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--passes", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print the top functions")
-    parser.add_argument("--smoke", action="store_true", help=SMOKE_HELP)
+    add_smoke_option(parser)
     args = parser.parse_args()
     spaces, apps_per_space = SMOKE_SIZE if args.smoke else (100, 10)
     with tempfile.TemporaryDirectory(prefix="cloudos-bench-smoke-") as smoke_dir:
