@@ -2,6 +2,7 @@
 
 Run:  .venv/bin/python bench/bench_install.py --rounds 9      # --timeline: where time goes
       .venv/bin/python bench/bench_install.py --rounds 3 --new-space
+      .venv/bin/python bench/bench_install.py --smoke       # the warm-up and one round
 
 Needs the real engine in swarm mode and the platform images (``cloudos images build``).
 "Ready" is what a user notices: the app answering at its address through a router.
@@ -62,6 +63,7 @@ from pathlib import Path
 
 import docker
 import httpx
+from _smoke import add_smoke_option
 
 from cloudos.apps import AppManager, TemplateRef
 from cloudos.engine.images import image_ref
@@ -74,7 +76,7 @@ from cloudos.router import (
     render_caddy_config,
     render_router_stack,
 )
-from cloudos.spaces import create_space, network_name
+from cloudos.spaces import create_space, network_name, set_ports
 from cloudos.store import open_database
 from cloudos.vault import Vault
 
@@ -82,6 +84,8 @@ HELLO = (Path(__file__).resolve().parent.parent / "tests/e2e/apps/hello.yaml").r
 TEMPLATE = HELLO.replace("  password:\n    type: password\n", "")
 PROBE_INTERVAL = 0.05
 UNREACHABLE_ACME = "https://127.0.0.1:1/directory"
+# The hello app publishes a free host port; a space allows none unless told (policy).
+APP_PORTS = "1-65535"
 
 
 def free_port() -> int:
@@ -171,6 +175,13 @@ class ControlPlane:
         self.api = httpx.Client(
             base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=60
         )
+        self.allow_ports("default")
+
+    def allow_ports(self, space: str) -> None:
+        """Let the apps of ``space`` publish host ports (not timed)."""
+        response = self.api.put(f"/spaces/{space}/policy", json={"allow": [], "ports": APP_PORTS})
+        if response.status_code != 200:
+            raise SystemExit(f"space {space}'s policy: {response.text}")
 
     def install_until_ok(self, name: str, port: int, space: str = "default") -> tuple[float, float]:
         """Seconds from the install request to the first 200, and the wall clock it began."""
@@ -195,6 +206,7 @@ class ControlPlane:
         response = self.api.post("/spaces", json={"name": space})
         if response.status_code != 201:
             raise SystemExit(f"space {space}: {response.text}")
+        self.allow_ports(space)
 
     def remove(self, name: str, space: str = "default") -> None:
         """Remove the app with its volumes; wait until it is gone and no longer routed."""
@@ -287,9 +299,10 @@ class PlainSwarm:
 
     def render(self, name: str, port: int, space: str = "default") -> str:
         """The stack YAML of ``name`` (rendered as the reconciler renders it)."""
-        if space != "default":
-            with self.manager.database.session() as session:
+        with self.manager.database.session() as session:
+            if space != "default":
                 create_space(session, name=space)
+            set_ports(session, name=space, ports=APP_PORTS)
         self.manager.install(
             space=space,
             name=name,
@@ -406,12 +419,15 @@ def spread(values: list[float]) -> str:
 
 
 def main() -> None:
-    """Command line: ``--rounds N``, ``--timeline``."""
+    """Command line: ``--rounds N``, ``--timeline``, ``--new-space``, ``--smoke``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--timeline", action="store_true")
     parser.add_argument("--new-space", action="store_true")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.rounds = 1  # after the warm-up, which makes the space network both sides use
     client = docker.from_env(timeout=120)
     root = Path(tempfile.mkdtemp(prefix="cloudos-bench-install-"))
     plane = ControlPlane(root)
@@ -421,7 +437,8 @@ def main() -> None:
     try:
         # Warm-up (not counted): the space network, Cloud OS's router, the image's layers.
         plane.install_until_ok("warm", free_port())
-        plane.remove("warm")
+        if not args.smoke:  # the smoke's one round removes an app, as every round does
+            plane.remove("warm")
         plain = PlainSwarm(root, plane.instance, client)
         for i in range(args.rounds):
             space = f"new{i}" if args.new_space else "default"

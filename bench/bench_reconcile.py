@@ -22,13 +22,17 @@ import json
 import pstats
 import socketserver
 import statistics
+import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
+from urllib.parse import parse_qs
 
 import docker
+from _smoke import add_smoke_option
 from sqlalchemy import select
 
 from cloudos.apps import (
@@ -41,14 +45,17 @@ from cloudos.apps import (
     TemplateRef,
 )
 from cloudos.engine import INSTANCE_LABEL, NAMESPACE_LABEL
-from cloudos.spaces import create_space
+from cloudos.spaces import create_space, network_name
 from cloudos.store import Database, open_database
-from cloudos.store.models import App, AppRevision
+from cloudos.store.models import App, AppRevision, Space
 from cloudos.vault import Vault
 
 INSTANCE = "bench"
 TEMPLATE = "org.cloudos.static-website"
 DEFAULT_DIR = Path("/tmp/cloudos-bench-1000")
+NODE_ID = "benchnode0"
+# --smoke: the smallest database that still has several spaces with several apps each.
+SMOKE_SIZE = (2, 2)
 
 
 def populate(data_dir: Path, *, spaces: int = 100, apps_per_space: int = 10) -> Database:
@@ -80,38 +87,30 @@ def populate(data_dir: Path, *, spaces: int = 100, apps_per_space: int = 10) -> 
     return database
 
 
-def recorded_observation(database: Database) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Services and tasks (engine API JSON) of every app's stack, as deployed and running."""
-    services: list[dict[str, Any]] = []
-    tasks: list[dict[str, Any]] = []
-    with database.session() as session:
-        rows = session.execute(
-            select(App.id, App.stack, App.desired_state, AppRevision.spec_hash).join(
-                AppRevision, (AppRevision.app_id == App.id) & (AppRevision.number == App.revision)
-            )
-        ).all()
-    for row in rows:
-        service_id = f"svc{row.id:05d}"
-        labels = {
-            NAMESPACE_LABEL: row.stack,
-            INSTANCE_LABEL: INSTANCE,
-            APP_LABEL: str(row.id),
-            SPEC_LABEL: row.spec_hash,
-            STATE_LABEL: row.desired_state,
-            "cloudos.app": row.stack.rsplit("-", 1)[-1],
-            "cloudos.template": TEMPLATE,
-        }
-        services.append(
+@dataclass
+class Observation:
+    """What the fake engine serves: engine API JSON of services, tasks and networks."""
+
+    services: list[dict[str, Any]] = field(default_factory=list)
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    networks: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_service(
+        self, *, name: str, labels: dict[str, str], index: int, image: str = "cloudos/static:0.1"
+    ) -> None:
+        """One replicated service with its one running task, as deployed and converged."""
+        service_id = f"svc{index:05d}"
+        self.services.append(
             {
                 "ID": service_id,
-                "Version": {"Index": 100 + row.id},
+                "Version": {"Index": 100 + index},
                 "Spec": {
-                    "Name": f"{row.stack}_web",
+                    "Name": name,
                     "Labels": labels,
                     "TaskTemplate": {
                         "ContainerSpec": {
-                            "Image": "cloudos/static:0.1",
-                            "Labels": {NAMESPACE_LABEL: row.stack},
+                            "Image": image,
+                            "Labels": {NAMESPACE_LABEL: labels[NAMESPACE_LABEL]},
                         },
                         "ForceUpdate": 0,
                     },
@@ -121,9 +120,9 @@ def recorded_observation(database: Database) -> tuple[list[dict[str, Any]], list
                 "UpdateStatus": {"State": "completed", "Message": "update completed"},
             }
         )
-        tasks.append(
+        self.tasks.append(
             {
-                "ID": f"task{row.id:05d}",
+                "ID": f"task{index:05d}",
                 "ServiceID": service_id,
                 "Slot": 1,
                 "DesiredState": "running",
@@ -134,45 +133,69 @@ def recorded_observation(database: Database) -> tuple[list[dict[str, Any]], list
                 },
             }
         )
-    return services, tasks
 
 
-class FakeEngine:
-    """A Docker engine API on a unix socket that serves a recorded observation."""
-
-    def __init__(
-        self, socket_path: Path, services: list[dict[str, Any]], tasks: list[dict[str, Any]]
-    ):
-        self.socket_path = socket_path
-        self.bodies = {
-            "/services": json.dumps(services).encode(),
-            "/tasks": json.dumps(tasks).encode(),
+def recorded_observation(database: Database) -> Observation:
+    """Every app's stack as deployed and running, and every space's network."""
+    observation = Observation()
+    with database.session() as session:
+        rows = session.execute(
+            select(App.id, App.stack, App.desired_state, AppRevision.spec_hash).join(
+                AppRevision, (AppRevision.app_id == App.id) & (AppRevision.number == App.revision)
+            )
+        ).all()
+        spaces = session.scalars(select(Space.name)).all()
+    for row in rows:
+        labels = {
+            NAMESPACE_LABEL: row.stack,
+            INSTANCE_LABEL: INSTANCE,
+            APP_LABEL: str(row.id),
+            SPEC_LABEL: row.spec_hash,
+            STATE_LABEL: row.desired_state,
+            "cloudos.app": row.stack.rsplit("-", 1)[-1],
+            "cloudos.template": TEMPLATE,
         }
+        observation.add_service(name=f"{row.stack}_web", labels=labels, index=row.id)
+    for number, space in enumerate(sorted(spaces)):
+        name = network_name(INSTANCE, space)
+        observation.networks.append(
+            {
+                "Name": name,
+                "Id": f"net{number:05d}",
+                "Driver": "overlay",
+                "Scope": "swarm",
+                "Attachable": True,
+                "Labels": {INSTANCE_LABEL: INSTANCE, "io.cloudos.space": name},
+            }
+        )
+    return observation
+
+
+class UnixJsonServer:
+    """An HTTP server on a unix socket answering JSON; what it does not know, it counts."""
+
+    def __init__(self, socket_path: Path) -> None:
+        self.socket_path = socket_path
         self.requests: list[str] = []
         self.unexpected: list[str] = []
-        engine = self
+        server = self
 
         class Handler(BaseHTTPRequestHandler):
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
             def address_string(self) -> str:
-                return "fake-engine"
+                return "fake"
 
             def _answer(self) -> None:
-                path = self.path.split("?", 1)[0]
+                path, _, query = self.path.partition("?")
                 if path.startswith("/v1."):
                     path = "/" + path.split("/", 2)[2]
-                engine.requests.append(f"{self.command} {path}")
-                if path == "/_ping":
-                    body, status = b"OK", 200
-                elif path == "/version":
-                    body = json.dumps({"ApiVersion": "1.41", "Version": "20.10.24"}).encode()
-                    status = 200
-                elif self.command == "GET" and path in engine.bodies:
-                    body, status = engine.bodies[path], 200
-                else:
-                    engine.unexpected.append(f"{self.command} {self.path}")
+                server.requests.append(f"{self.command} {path}")
+                body = server.answer(self.command, path, parse_qs(query))
+                status = 200
+                if body is None:
+                    server.unexpected.append(f"{self.command} {self.path}")
                     body, status = b'{"message": "not in the recorded observation"}', 500
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -185,17 +208,17 @@ class FakeEngine:
         class Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             daemon_threads = True
 
+        socket_path.parent.mkdir(parents=True, exist_ok=True)
         if socket_path.exists():
             socket_path.unlink()
         self.server = Server(str(socket_path), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    @property
-    def url(self) -> str:
-        """The DOCKER_HOST of this engine."""
-        return f"unix://{self.socket_path}"
+    def answer(self, method: str, path: str, query: dict[str, list[str]]) -> bytes | None:
+        """The body of the answer to a request; None: not recorded (a 500, counted)."""
+        raise NotImplementedError
 
-    def start(self) -> FakeEngine:
+    def start(self) -> Self:
         """Serve in a background thread."""
         self.thread.start()
         return self
@@ -206,17 +229,78 @@ class FakeEngine:
         self.server.server_close()
 
 
+class FakeEngine(UnixJsonServer):
+    """A Docker engine API on a unix socket that serves a recorded observation."""
+
+    def __init__(self, socket_path: Path, observation: Observation) -> None:
+        super().__init__(socket_path)
+        self.networks = observation.networks
+        self.bodies = {
+            "/services": json.dumps(observation.services).encode(),
+            "/tasks": json.dumps(observation.tasks).encode(),
+            "/_ping": b"OK",
+            "/version": json.dumps({"ApiVersion": "1.41", "Version": "20.10.24"}).encode(),
+            "/info": json.dumps(
+                {
+                    "Swarm": {
+                        "NodeID": NODE_ID,
+                        "LocalNodeState": "active",
+                        "ControlAvailable": True,
+                        "Nodes": 1,
+                    }
+                }
+            ).encode(),
+        }
+
+    @property
+    def url(self) -> str:
+        """The DOCKER_HOST of this engine."""
+        return f"unix://{self.socket_path}"
+
+    def answer(self, method: str, path: str, query: dict[str, list[str]]) -> bytes | None:
+        """Reads only: the recorded services and tasks, networks filtered as Docker does."""
+        if method not in ("GET", "HEAD"):
+            return None
+        if path == "/networks":
+            filters = json.loads(query.get("filters", ["{}"])[0])
+            return json.dumps([n for n in self.networks if _matches(n, filters)]).encode()
+        return self.bodies.get(path)
+
+
+def _matches(network: dict[str, Any], filters: dict[str, Any]) -> bool:
+    """Whether ``network`` passes the ``name`` (substring) and ``label`` filters."""
+    for kind, wanted in filters.items():
+        values = wanted if isinstance(wanted, list) else list(wanted)
+        if kind == "name":
+            found = any(value in network["Name"] for value in values)
+        elif kind == "label":
+            labels = network["Labels"]
+            found = all(
+                labels.get(key) == value if sep else key in labels
+                for key, sep, value in (label.partition("=") for label in values)
+            )
+        else:
+            raise SystemExit(f"the fake engine cannot filter networks by {kind!r}")
+        if not found:
+            return False
+    return True
+
+
 def expect_idle(report: PassReport) -> None:
     """Stop the benchmark when a pass had something to do: then it measures the wrong thing."""
     if report.actions or report.errors or report.settling:
-        raise SystemExit(f"the pass was not idle: {report.actions[:3]} {report.errors[:3]}")
+        raise SystemExit(
+            f"the pass was not idle: actions {report.actions[:3]}, errors {report.errors[:3]}, "
+            f"settling {report.settling}"
+        )
 
 
-def measure(data_dir: Path, passes: int, profile: bool) -> list[float]:
+def measure(
+    data_dir: Path, passes: int, profile: bool, *, spaces: int = 100, apps_per_space: int = 10
+) -> list[float]:
     """Seconds of each of ``passes`` reconcile passes after one warm-up pass."""
-    database = populate(data_dir)
-    services, tasks = recorded_observation(database)
-    engine = FakeEngine(data_dir / "engine.sock", services, tasks).start()
+    database = populate(data_dir, spaces=spaces, apps_per_space=apps_per_space)
+    engine = FakeEngine(data_dir / "engine.sock", recorded_observation(database)).start()
     manager = AppManager(
         database=database,
         vault=Vault.open(data_dir),
@@ -257,17 +341,26 @@ def measure(data_dir: Path, passes: int, profile: bool) -> list[float]:
 
 
 def main() -> None:
-    """Command line: ``--data-dir``, ``--passes N``, ``--profile``."""
+    """Command line: ``--data-dir``, ``--passes N``, ``--profile``, ``--smoke``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--passes", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print the top functions")
+    add_smoke_option(parser)
     args = parser.parse_args()
-    times = measure(args.data_dir, args.passes, args.profile)
+    spaces, apps_per_space = SMOKE_SIZE if args.smoke else (100, 10)
+    with tempfile.TemporaryDirectory(prefix="cloudos-bench-smoke-") as smoke_dir:
+        times = measure(
+            Path(smoke_dir) if args.smoke else args.data_dir,
+            1 if args.smoke else args.passes,
+            args.profile,
+            spaces=spaces,
+            apps_per_space=apps_per_space,
+        )
     print(
-        f"reconcile pass over 1,000 apps in 100 spaces, nothing to change: "
-        f"median {statistics.median(times):.3f} s (min {min(times):.3f}, max {max(times):.3f}, "
-        f"{len(times)} passes)"
+        f"reconcile pass over {spaces * apps_per_space:,} apps in {spaces} spaces, "
+        f"nothing to change: median {statistics.median(times):.3f} s "
+        f"(min {min(times):.3f}, max {max(times):.3f}, {len(times)} passes)"
     )
 
 

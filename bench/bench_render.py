@@ -14,6 +14,8 @@ import pstats
 import time
 from pathlib import Path
 
+from _smoke import add_smoke_option
+
 from cloudos.templates import (
     AttachedModifier,
     RenderContext,
@@ -57,11 +59,14 @@ def run(count: int) -> float:
 
 
 def main() -> None:
-    """Command line: ``--count N``, ``--profile``."""
+    """Command line: ``--count N``, ``--profile``, ``--smoke``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--profile", action="store_true", help="print the top functions")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.count = 10
     if args.profile:
         profiler = cProfile.Profile()
         profiler.runcall(run, args.count)

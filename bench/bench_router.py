@@ -1,6 +1,7 @@
 """Requests/s and p99 latency through the router, side by side in one run.
 
     .venv/bin/python bench/bench_router.py [--seconds 10] [--rounds 3] [--connections 32]
+    .venv/bin/python bench/bench_router.py --smoke      # one round of 1 s, no warm-up
 
 Needs a Docker engine in swarm mode and ``wrk``. Starts, on its own overlay network,
 one ``cloudos/static`` task (``dnsrr``, its port published in host mode) and one
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import docker
+from _smoke import add_smoke_option
 from docker.types import EndpointSpec, Mount
 
 from cloudos.engine.images import build_images, image_ref
@@ -137,7 +139,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.seconds, args.rounds, args.connections = 1, 1, 4
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
 
@@ -211,7 +216,8 @@ def main() -> None:
                     admin.load(configs[case])
                     wait_for(lambda: answers(router_url), f"the {case} config")
                 url = router_url if case in configs else direct_url
-                wrk(url, seconds=2, connections=args.connections)  # warm up
+                if not args.smoke:
+                    wrk(url, seconds=2, connections=args.connections)  # warm up
                 results[case].append(wrk(url, seconds=args.seconds, connections=args.connections))
                 rate, p99 = results[case][-1]
                 print(f"round {round_number + 1} {case:9} {rate:10,.0f} req/s  p99 {p99:.2f} ms")

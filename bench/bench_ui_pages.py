@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _smoke import add_smoke_option
 from fastapi.testclient import TestClient
 
 from cloudos.ui import warm_up
@@ -47,7 +48,7 @@ PAGES = (
     ("dashboard", "/"),
     ("space", "/spaces/default"),
     ("space settings", "/spaces/default/settings"),
-    ("app", "/spaces/default/apps/site-0500"),
+    ("app", "/spaces/default/apps/{middle}"),  # the app in the middle of the list
     ("catalog", "/catalog"),
     ("routes", "/spaces/default/routes"),
     ("audit", "/audit"),
@@ -72,10 +73,13 @@ def server_ms(client: TestClient, path: str) -> tuple[float, float]:
     return float(re.findall(r"dur=([0-9.]+)", answer.headers["server-timing"])[0]), wall
 
 
-def measure(client: TestClient, requests: int) -> list[tuple[str, str, float, float, float, float]]:
+def measure(
+    client: TestClient, requests: int, *, apps: int
+) -> list[tuple[str, str, float, float, float, float]]:
     """Per page: name, path, cold ms, median, p95 (Server-Timing) and median wall ms."""
     rows = []
-    for name, path in PAGES:
+    for name, page in PAGES:
+        path = page.format(middle=f"site-{apps // 2:04}")
         cold = server_ms(client, path)[0]
         for _ in range(3):
             server_ms(client, path)
@@ -88,12 +92,15 @@ def measure(client: TestClient, requests: int) -> list[tuple[str, str, float, fl
 
 
 def main() -> None:
-    """Command line: ``--apps N``, ``--requests N``, ``--profile PATH``."""
+    """Command line: ``--apps N``, ``--requests N``, ``--profile PATH``, ``--smoke``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--apps", type=int, default=1000)
     parser.add_argument("--requests", type=int, default=30, help="per page, after warm-up")
     parser.add_argument("--profile", metavar="PATH", help="profile 20 requests of one page")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.apps, args.requests = 2, 1
     with tempfile.TemporaryDirectory(prefix="cloudos-bench-ui-") as tmp:
         start = time.perf_counter()
         cloud = cloud_with_apps(Path(tmp), args.apps)
@@ -111,10 +118,10 @@ def main() -> None:
             # collector tuned; "cold" is each page's first request), then with Python's
             # default collector again.
             tune_garbage_collector()
-            rows = measure(client, args.requests)
+            rows = measure(client, args.requests, apps=args.apps)
             gc.unfreeze()
             gc.set_threshold(*DEFAULT_GC)
-            default_gc = measure(client, args.requests)
+            default_gc = measure(client, args.requests, apps=args.apps)
         cloud.database.close()
     print(
         f"{'page':<15} {'cold':>7} {'median':>7} {'p95':>7} {'wall':>7} {'/ target':>8}"

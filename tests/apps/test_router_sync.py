@@ -17,6 +17,7 @@ import pytest
 from cloudos.apps import AppManager, Reconciler
 from cloudos.apps import _router_sync as router_sync_module
 from cloudos.apps._router_sync import ROUTER_SETTLE_LIMIT, RouterSettings, RouterSync
+from cloudos.engine import ObservedService, ObservedStack
 from cloudos.router import HstsPolicy, Platform
 from tests.apps.test_reconciler import FakeSwarm
 
@@ -140,3 +141,32 @@ def test_the_hsts_setting_reaches_the_config_the_router_loads(
         '"Strict-Transport-Security":["max-age=31536000"]'
         in json.dumps(platform, separators=(",", ":"))
     ) is sent
+
+
+def test_a_router_running_what_in_step_describes_is_left_alone(
+    router: RouterSync, deploys: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # bench/bench_idle_memory.py records its idle router from in_step: it must be
+    # exactly what a pass finds nothing to change in (no redeploy, no reload).
+    in_step = router.in_step(networks=set(), node_id="node-1")
+    assert in_step is not None, "the default space's portal needs a router"
+
+    class InStepAdmin(RecordingAdmin):
+        def config(self) -> dict[str, object]:
+            return json.loads(in_step.config)  # type: ignore[no-any-return,union-attr]
+
+    monkeypatch.setattr(router_sync_module, "RouterAdmin", InStepAdmin)
+    monkeypatch.setattr(RecordingAdmin, "loaded", [])
+    router.settings.admin_socket.parent.mkdir(parents=True)
+    router.settings.admin_socket.touch()
+    caddy = ObservedService(
+        name="t-router_caddy",
+        replicas=1,
+        running=1,
+        starting=0,
+        labels={router_sync_module.SPEC_LABEL: in_step.stack_digest},
+    )
+    observed = {"t-router": ObservedStack("t-router", (caddy,))}
+    assert not router.sync(object(), observed), "in step: nothing to wait for"  # type: ignore[arg-type]
+    assert deploys == []
+    assert RecordingAdmin.loaded == []

@@ -46,6 +46,7 @@ from cloudos.router import (
     Platform,
     RouterAdmin,
     RouterStackSpec,
+    RouteTable,
     Upstream,
     dump_caddy_config,
     render_caddy_config,
@@ -96,6 +97,15 @@ class RouterSettings:
         return self.data_dir / "router" / CONTROL_SOCKET.rsplit("/", 1)[1]
 
 
+@dataclass(frozen=True)
+class RouterInStep:
+    """What a router in step with the database runs: its networks, stack and config."""
+
+    networks: tuple[str, ...]
+    stack_digest: str  # the router service's SPEC_LABEL
+    config: bytes  # as ``GET /config/`` answers it, in ``dump_caddy_config`` form
+
+
 class RouterSync:
     """Brings the router's stack and configuration to what the database says."""
 
@@ -129,52 +139,37 @@ class RouterSync:
             self._unsettled_since = now
         return now - self._unsettled_since < ROUTER_SETTLE_LIMIT
 
+    def in_step(self, *, networks: set[str], node_id: str | None) -> RouterInStep | None:
+        """What a router in step runs when ``networks`` of this cloud exist on the engine
+        and the router's node is ``node_id`` (None: no router is needed).
+
+        What each pass compares the running router with, so a recording of a router
+        that needs nothing (bench/bench_idle_memory.py) is made from the same code."""
+        table, spaces = self._wanted()
+        if not _serves(table):
+            return None
+        joined = _networks(table, spaces, networks)
+        text = self._stack_text(joined, node_id)
+        return RouterInStep(
+            networks=tuple(joined), stack_digest=_digest(text), config=self._config(table)
+        )
+
     def _sync(self, client: EngineClient, observed: Mapping[str, ObservedStack]) -> bool:
         """Whether the router runs its wanted stack and configuration after this step."""
-        with self.database.session() as session:
-            table = route_table(
-                session,
-                instance=self.settings.instance,
-                vault=self.vault,
-                portals=True,
-                platform=self.settings.platform,
-            )
-            spaces = [
-                network_name(self.settings.instance, space.name)
-                for space in session.scalars(select(Space).where(Space.removing.is_(False)))
-            ]
+        table, spaces = self._wanted()
         stack = observed.get(self.settings.stack)
-        spaces_served = [r for r in table.routes if r.space != PLATFORM_SPACE] or table.redirects
-        if not spaces_served and stack is None:
+        if not _serves(table) and stack is None:
             return True  # nothing to serve yet (not even a space's portal): no router needed
-        needed = {
-            route.upstream.network for route in table.routes if isinstance(route.upstream, Upstream)
-        }
-        for network in sorted(needed):
+        for network in sorted(_needed(table)):
             ensure_network(
                 client,
                 name=network,
                 instance=self.settings.instance,
                 labels={"io.cloudos.space": network},
             )
-        # Every live space's network that exists, not only those with routes now: a new
-        # network means replacing the router task (host ports: stop-first, a short
-        # outage), so the set grows with new spaces and shrinks only when one is removed.
         existing = set(network_names(client, instance=self.settings.instance))
-        networks = sorted(needed | (set(spaces) & existing))
-        deployed = self._deploy_stack(client, stack, networks)
-        config = render_caddy_config(
-            table,
-            endpoint_mode="vip" if self._endpoint_mode() == "vip" else "dnsrr",
-            http_port=self.settings.http_port,
-            https_port=self.settings.https_port,
-            admin_socket=f"{ADMIN_DIR}/admin.sock",
-            acme_directory=self.settings.acme_directory,
-            acme_email=self.settings.acme_email,
-            acme_ca_root=f"{TRUST_IN_ROUTER}/ca.pem" if self.settings.acme_ca_root else None,
-            hsts=self.settings.hsts,
-        )
-        wanted = dump_caddy_config(config)
+        deployed = self._deploy_stack(client, stack, _networks(table, spaces, existing))
+        wanted = self._config(table)
         socket = self.settings.admin_socket
         if not socket.exists():
             return False  # the router is starting: the next pass loads it
@@ -191,19 +186,41 @@ class RouterSync:
         # follows starts without this configuration.
         return not deployed and stack is not None and _steady(stack)
 
-    def _deploy_stack(
-        self, client: EngineClient, observed: ObservedStack | None, networks: list[str]
-    ) -> bool:
-        """Deploy the router stack unless it runs this spec already; whether it deployed."""
-        if self._node_id is None:
-            self._node_id = detect_engine(client).node_id
-        admin_dir = self.settings.data_dir / "router"
-        admin_dir.mkdir(parents=True, exist_ok=True)
+    def _wanted(self) -> tuple[RouteTable, list[str]]:
+        """The route table and the networks of the live spaces, from the database."""
+        with self.database.session() as session:
+            table = route_table(
+                session,
+                instance=self.settings.instance,
+                vault=self.vault,
+                portals=True,
+                platform=self.settings.platform,
+            )
+            spaces = [
+                network_name(self.settings.instance, space.name)
+                for space in session.scalars(select(Space).where(Space.removing.is_(False)))
+            ]
+        return table, spaces
+
+    def _config(self, table: RouteTable) -> bytes:
+        """The router's whole configuration for ``table``, as it is loaded."""
+        config = render_caddy_config(
+            table,
+            endpoint_mode="vip" if self._endpoint_mode() == "vip" else "dnsrr",
+            http_port=self.settings.http_port,
+            https_port=self.settings.https_port,
+            admin_socket=f"{ADMIN_DIR}/admin.sock",
+            acme_directory=self.settings.acme_directory,
+            acme_email=self.settings.acme_email,
+            acme_ca_root=f"{TRUST_IN_ROUTER}/ca.pem" if self.settings.acme_ca_root else None,
+            hsts=self.settings.hsts,
+        )
+        return dump_caddy_config(config)
+
+    def _stack_text(self, networks: list[str], node_id: str | None) -> str:
+        """The router stack's Compose YAML (without its spec label)."""
         trust_dir = None
         if self.settings.acme_ca_root:
-            local_trust = self.settings.data_dir / "router-trust"
-            local_trust.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(self.settings.acme_ca_root, local_trust / "ca.pem")
             trust_dir = str(self.settings.host_data_dir / "router-trust")
         spec = RouterStackSpec(
             image=image_ref("router"),
@@ -212,11 +229,25 @@ class RouterSync:
             https_port=self.settings.https_port,
             networks=networks,
             endpoint_mode=self._endpoint_mode(),
-            node_id=self._node_id,
+            node_id=node_id,
             trust_dir=trust_dir,
         )
-        text = render_router_stack(spec)
-        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return render_router_stack(spec)
+
+    def _deploy_stack(
+        self, client: EngineClient, observed: ObservedStack | None, networks: list[str]
+    ) -> bool:
+        """Deploy the router stack unless it runs this spec already; whether it deployed."""
+        if self._node_id is None:
+            self._node_id = detect_engine(client).node_id
+        admin_dir = self.settings.data_dir / "router"
+        admin_dir.mkdir(parents=True, exist_ok=True)
+        if self.settings.acme_ca_root:
+            local_trust = self.settings.data_dir / "router-trust"
+            local_trust.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.settings.acme_ca_root, local_trust / "ca.pem")
+        text = self._stack_text(networks, self._node_id)
+        digest = _digest(text)
         if observed is not None and observed.label(SPEC_LABEL) == digest:
             return False
         document = yaml.safe_load(text)
@@ -233,6 +264,32 @@ class RouterSync:
         return True
 
 
+def _serves(table: RouteTable) -> bool:
+    """Whether ``table`` has something for a router to serve (a space's portal counts)."""
+    return bool([r for r in table.routes if r.space != PLATFORM_SPACE] or table.redirects)
+
+
+def _needed(table: RouteTable) -> set[str]:
+    """The networks the routes' upstreams are on."""
+    return {
+        route.upstream.network for route in table.routes if isinstance(route.upstream, Upstream)
+    }
+
+
+def _networks(table: RouteTable, spaces: list[str], existing: set[str]) -> list[str]:
+    """The networks the router joins.
+
+    Every live space's network that exists, not only those with routes now: a new
+    network means replacing the router task (host ports: stop-first, a short
+    outage), so the set grows with new spaces and shrinks only when one is removed."""
+    return sorted(_needed(table) | (set(spaces) & existing))
+
+
+def _digest(stack_text: str) -> str:
+    """The router stack's spec label: a digest of its rendered YAML."""
+    return hashlib.sha256(stack_text.encode()).hexdigest()[:16]
+
+
 def _steady(stack: ObservedStack) -> bool:
     """Every router task running, no update (task replacement) under way."""
     return all(
@@ -241,4 +298,4 @@ def _steady(stack: ObservedStack) -> bool:
     )
 
 
-__all__ = ["RouterSettings", "RouterSync"]
+__all__ = ["RouterInStep", "RouterSettings", "RouterSync"]

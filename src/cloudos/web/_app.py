@@ -89,6 +89,28 @@ class EngineOut(BaseModel):
     endpoint_mode: str
 
 
+def router_sync(settings: Settings, *, database: Database, vault: Vault) -> RouterSync:
+    """The router step of ``cloudos serve``'s reconciler, for these settings."""
+    return RouterSync(
+        database=database,
+        vault=vault,
+        settings=RouterSettings(
+            instance=settings.instance_name,
+            data_dir=settings.data_dir.resolve(),
+            host_data_dir=(settings.host_data_dir or settings.data_dir).resolve(),
+            http_port=settings.http_port,
+            https_port=settings.https_port,
+            acme_directory=settings.acme_directory,
+            acme_email=settings.acme_email,
+            acme_ca_root=settings.acme_ca_root,
+            docker_host=settings.docker_host,
+            platform=settings.platform,
+            hsts=settings.hsts,
+        ),
+        endpoint_mode=lambda: _endpoint_mode(settings),
+    )
+
+
 def create_app(
     *,
     settings: Settings,
@@ -110,24 +132,7 @@ def create_app(
     if reconcile:
         router = None
         if settings.router:
-            router = RouterSync(
-                database=database,
-                vault=manager.vault,
-                settings=RouterSettings(
-                    instance=settings.instance_name,
-                    data_dir=settings.data_dir.resolve(),
-                    host_data_dir=(settings.host_data_dir or settings.data_dir).resolve(),
-                    http_port=settings.http_port,
-                    https_port=settings.https_port,
-                    acme_directory=settings.acme_directory,
-                    acme_email=settings.acme_email,
-                    acme_ca_root=settings.acme_ca_root,
-                    docker_host=settings.docker_host,
-                    platform=settings.platform,
-                    hsts=settings.hsts,
-                ),
-                endpoint_mode=lambda: _endpoint_mode(settings),
-            )
+            router = router_sync(settings, database=database, vault=manager.vault)
         reconciler = Reconciler(
             manager=manager,
             connect_engine=connect_engine,
