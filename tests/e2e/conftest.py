@@ -211,6 +211,11 @@ def remove_instance(client: docker.DockerClient, instance: str) -> None:
     for kind in (client.secrets, client.networks):
         for item in kind.list(filters={"label": label}):
             item.remove()
+    # A stack's own default network carries only the stack's namespace label.
+    for network in client.networks.list(filters={"label": "com.docker.stack.namespace"}):
+        namespace = network.attrs.get("Labels", {}).get("com.docker.stack.namespace", "")
+        if namespace == instance or namespace.startswith(f"{instance}-"):
+            network.remove()
     for volume in client.volumes.list(filters={"label": label}):
         volume.remove(force=True)
 
